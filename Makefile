@@ -1,0 +1,32 @@
+# chainx: `make demo` runs the main job on embedded defaults; `make test` runs every test.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/chainx/target
+export CARGO_TARGET_DIR
+
+.PHONY: demo test chain lint bench clean-lake
+
+## Start the local fixture chain, backfill it into ./lake, print counts and rows.
+demo:
+	scripts/demo.sh
+
+## The whole test suite (dev profile), against real anvil and the recorded mainnet replies.
+test: chain
+	cargo test --workspace
+
+## Build (once, cached) the fixture chain and link it at .chain/.
+chain:
+	scripts/chain.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## chainx vs cryo vs ethereum-etl on the fixture chain, same run: wall-time ratios, calls/block.
+bench: chain
+	cargo build --release -p chainx
+	$$(scripts/bench/setup.sh)/bin/python scripts/bench/bench.py \
+	  --chainx $(CARGO_TARGET_DIR)/release/chainx \
+	  --anvil $$(ls -d scripts/chain/node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1) \
+	  --state .chain/state.json --json bench-results.json
+
+clean-lake:
+	rm -rf lake

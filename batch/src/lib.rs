@@ -1,0 +1,19 @@
+//! The batch layer: jobs that land block ranges straight from the RPC into the lake.
+//!
+//! - [`backfill`]: `chainx backfill --from A --to B`, the blocks and transactions tables.
+
+pub mod backfill;
+
+pub use backfill::{backfill, BackfillConfig, Summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Rpc(#[from] chainx_evm::Error),
+    #[error(transparent)]
+    Lake(#[from] chainx_lake::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

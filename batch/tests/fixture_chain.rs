@@ -1,0 +1,204 @@
+//! Backfill against a real anvil node loaded with the fixture chain (scripts/chain.sh).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chainx_batch::BackfillConfig;
+use chainx_lake::TableKind;
+use chainx_testkit::anvil::{manifest, Anvil};
+use common::{assert_exactly, column, coverage, rpc, run};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lands_exactly_the_chain_with_the_manifest_counts() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = BackfillConfig::new(m.first_block, m.last_block, lake.path().to_str().unwrap());
+    cfg.chunk_blocks = 200;
+    let summary = run(rpc(&anvil.url), &cfg).await.unwrap();
+
+    assert_eq!(summary.blocks, m.block_count);
+    assert_eq!(summary.transactions, m.transaction_count);
+    // Two calls per block (block + its receipts) and one eth_blockNumber for the head.
+    assert_eq!(summary.calls, 2 * m.block_count + 1, "{summary}");
+
+    let (blocks, txs) = assert_exactly(lake.path(), m.first_block, m.last_block).await;
+    let mut from_node = anvil.tx_hashes(m.first_block, m.last_block).await;
+    from_node.sort();
+    assert_eq!(
+        column(&txs, "hash"),
+        from_node,
+        "landed transactions are not the chain's"
+    );
+    assert_eq!(
+        blocks
+            .iter()
+            .find(|b| b["number"].as_deref() == Some(&m.last_block.to_string()))
+            .unwrap()["hash"]
+            .as_deref(),
+        Some(m.last_block_hash.as_str())
+    );
+
+    let kinds = count(&txs, "tx_kind");
+    assert_eq!(kinds["native_token_transfer"], m.tx_kind.native_token_transfer);
+    assert_eq!(kinds["contract_deployment"], m.tx_kind.contract_deployment);
+    assert_eq!(kinds["contract_interaction"], m.tx_kind.contract_interaction);
+    let types = count(&txs, "transaction_type");
+    for (t, n) in &m.transaction_type {
+        assert_eq!(types[t], *n, "transaction_type {t}");
+    }
+    assert_eq!(count(&txs, "receipt_status")["0"], m.receipt_status_failed);
+    assert!(
+        txs.iter().all(|t| t["receipt_gas_used"].is_some()),
+        "a receipt column is null"
+    );
+
+    // Deployments carry the created address; value-to-contract with empty input is a transfer.
+    let deployed: Vec<_> = txs
+        .iter()
+        .filter(|t| t["tx_kind"].as_deref() == Some("contract_deployment"))
+        .collect();
+    assert!(deployed
+        .iter()
+        .all(|t| t["to_address"].is_none() && t["receipt_contract_address"].is_some()));
+    let weth = &m.contracts["weth"];
+    let wraps = txs
+        .iter()
+        .filter(|t| t["to_address"].as_deref() == Some(weth.as_str()) && t["input"].as_deref() == Some("0x"))
+        .count() as u64;
+    assert_eq!(wraps, m.native_to_contract_empty_input);
+
+    // One Hive partition folder per UTC day, holding that day's blocks.
+    for (date, counts) in &m.by_date {
+        let in_partition = blocks
+            .iter()
+            .filter(|b| {
+                let ts: i64 = b["timestamp"].as_deref().unwrap().parse().unwrap();
+                chrono_date(ts) == *date
+            })
+            .count() as u64;
+        assert_eq!(in_partition, counts.blocks, "blocks on {date}");
+        assert!(
+            lake.path().join(format!("blocks/block_date={date}")).is_dir(),
+            "no partition folder for {date}"
+        );
+    }
+    // Addresses and hashes are lowercase hex; wei amounts are exact integers.
+    assert!(txs.iter().all(|t| t["from_address"]
+        .as_deref()
+        .unwrap()
+        .chars()
+        .all(|c| !c.is_ascii_uppercase())));
+    assert!(txs.iter().any(|t| t["value"]
+        .as_deref()
+        .is_some_and(|v| v.len() > 15 && !v.ends_with("000"))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reruns_and_overlapping_ranges_never_duplicate() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let path = lake.path().to_str().unwrap();
+    let mut first = BackfillConfig::new(0, 300, path);
+    first.chunk_blocks = 128;
+    run(rpc(&anvil.url), &first).await.unwrap();
+    assert_eq!(coverage(lake.path(), TableKind::Blocks).await, "0-300");
+
+    let mut overlap = BackfillConfig::new(200, m.last_block, path);
+    overlap.chunk_blocks = 100;
+    let s = run(rpc(&anvil.url), &overlap).await.unwrap();
+    assert_eq!(s.skipped_blocks, 101);
+    assert_eq!(s.blocks, m.last_block - 300);
+
+    let again = run(rpc(&anvil.url), &BackfillConfig::new(0, m.last_block, path))
+        .await
+        .unwrap();
+    assert_eq!((again.blocks, again.transactions), (0, 0));
+    assert_eq!(again.calls, 1, "a complete range costs only the head check");
+
+    let (_, txs) = assert_exactly(lake.path(), 0, m.last_block).await;
+    assert_eq!(txs.len() as u64, m.transaction_count);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_receipts_costs_one_call_per_block() {
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = BackfillConfig::new(100, 199, lake.path().to_str().unwrap());
+    cfg.receipts = false;
+    let s = run(rpc(&anvil.url), &cfg).await.unwrap();
+    assert_eq!(s.calls, 100 + 1);
+    let (_, txs) = assert_exactly(lake.path(), 100, 199).await;
+    assert!(!txs.is_empty());
+    assert!(txs
+        .iter()
+        .all(|t| t["receipt_status"].is_none() && t["receipt_gas_used"].is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_left_by_a_crashed_writer_are_removed_before_the_next_run() {
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let path = lake.path().to_str().unwrap();
+    run(rpc(&anvil.url), &BackfillConfig::new(0, 99, path)).await.unwrap();
+    // What a writer killed between writing a Parquet file and committing it leaves behind: a
+    // data file in a partition folder that no Delta version references.
+    let hive = chainx_lake::read::hive_files(&lake.path().join("transactions")).unwrap();
+    let orphan = hive[0].with_file_name("part-00000-orphan-c000.snappy.parquet");
+    std::fs::copy(&hive[0], &orphan).unwrap();
+    assert_ne!(
+        common::hive_rows(lake.path(), TableKind::Transactions).len(),
+        common::delta_rows(lake.path(), TableKind::Transactions).await.len()
+    );
+
+    let s = run(rpc(&anvil.url), &BackfillConfig::new(0, 149, path)).await.unwrap();
+    assert_eq!(s.orphans_removed, 1);
+    assert!(!orphan.exists());
+    assert_exactly(lake.path(), 0, 149).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_past_the_head_is_refused_before_anything_lands() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let err = run(
+        rpc(&anvil.url),
+        &BackfillConfig::new(0, m.last_block + 10, lake.path().to_str().unwrap()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("past the chain head") && err.contains(&m.last_block.to_string()),
+        "{err}"
+    );
+    assert!(!lake.path().join("blocks").exists());
+}
+
+fn count(rows: &[common::Row], col: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for r in rows {
+        *out.entry(r[col].clone().unwrap_or_else(|| "null".into())).or_default() += 1;
+    }
+    out
+}
+
+/// UTC date of an epoch second, without a date library: days since 1970-01-01 to Y-M-D.
+fn chrono_date(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}

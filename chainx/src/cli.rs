@@ -1,0 +1,99 @@
+//! Command-line interface. Every flag also reads a `CHAINX_*` environment variable; values not
+//! given either way come from the `--config` TOML file, then from the defaults in [`crate::config`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "chainx",
+    version,
+    about = "Capture EVM chain data into a Delta Lake, streamed or backfilled"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Land blocks FROM..=TO (and their transactions) from an RPC node into the lake
+    Backfill(BackfillArgs),
+    /// Inspect the lake
+    #[command(subcommand)]
+    Lake(LakeCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// TOML file with [rpc], [lake] and [backfill] sections (see README)
+    #[arg(long, env = "CHAINX_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RpcArgs {
+    /// JSON-RPC endpoint; may hold an API key, which is never printed [default: http://127.0.0.1:8545]
+    #[arg(long, env = "CHAINX_RPC_URL", help_heading = "RPC", hide_env_values = true)]
+    pub rpc_url: Option<String>,
+    /// HTTP requests in flight at once [default: 16]
+    #[arg(long, env = "CHAINX_MAX_CONCURRENT_REQUESTS", help_heading = "RPC")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Calls per second, averaged over the run [default: unlimited]
+    #[arg(long, env = "CHAINX_RPS", help_heading = "RPC")]
+    pub rps: Option<f64>,
+    /// Retries of a failed request (429, 5xx, timeouts, resets) before giving up [default: 6]
+    #[arg(long, env = "CHAINX_MAX_RETRIES", help_heading = "RPC")]
+    pub max_retries: Option<u32>,
+    /// First retry delay in milliseconds; doubles per retry, with jitter [default: 250]
+    #[arg(long, env = "CHAINX_RETRY_INITIAL_MS", help_heading = "RPC")]
+    pub retry_initial_ms: Option<u64>,
+    /// Timeout of one HTTP request in seconds [default: 30]
+    #[arg(long, env = "CHAINX_REQUEST_TIMEOUT_SECS", help_heading = "RPC")]
+    pub request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// First block, inclusive
+    #[arg(long, env = "CHAINX_FROM", help_heading = "Range")]
+    pub from: Option<u64>,
+    /// Last block, inclusive
+    #[arg(long, env = "CHAINX_TO", help_heading = "Range")]
+    pub to: Option<u64>,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+    /// Lake root: a folder, or a file:// URL [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
+    pub lake: Option<String>,
+    /// Skip receipts: one call per block instead of two; receipt_* columns stay null
+    #[arg(long, env = "CHAINX_NO_RECEIPTS", help_heading = "Fetch", num_args = 0..=1, default_missing_value = "true")]
+    pub no_receipts: Option<bool>,
+    /// Blocks per Delta commit (and per resume step) [default: 1000]
+    #[arg(long, env = "CHAINX_CHUNK_BLOCKS", help_heading = "Fetch")]
+    pub chunk_blocks: Option<u64>,
+    /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
+    #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
+    pub batch_blocks: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Row counts, coverage and the first rows of each table
+    Show(LakeShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeShowArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Lake root [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE")]
+    pub lake: Option<String>,
+    /// Rows to print per table
+    #[arg(long, env = "CHAINX_SHOW_ROWS", default_value_t = 3)]
+    pub rows: usize,
+}

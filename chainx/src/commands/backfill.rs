@@ -1,0 +1,32 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chainx_evm::{BlockFetcher, RpcClient};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::BackfillArgs;
+use crate::config::{backfill_config, rpc_config, FileConfig};
+
+pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let rpc = rpc_config(&args.rpc, &file.rpc)?;
+    let cfg = backfill_config(&args, &file)?;
+    let client = Arc::new(RpcClient::new(rpc)?);
+    let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
+
+    // Drawn only when stderr is a terminal; logs and the summary are unaffected.
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} blocks, {msg}, {per_sec}, ETA {eta}")
+            .context("progress bar template")?,
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+
+    let summary = chainx_batch::backfill(&fetcher, &cfg, &bar)
+        .await
+        .with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
+    bar.finish_and_clear();
+    println!("{summary}");
+    Ok(())
+}

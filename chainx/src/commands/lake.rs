@@ -1,0 +1,70 @@
+use chainx_lake::arrow::array::RecordBatch;
+use chainx_lake::arrow::util::display::{ArrayFormatter, FormatOptions};
+use chainx_lake::{lake_url, read, LakeTable, TableKind};
+
+use crate::cli::LakeShowArgs;
+use crate::config::{lake_location, FileConfig};
+
+pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let lake = lake_url(&lake_location(&args.lake, &file.lake))?;
+    for kind in TableKind::ALL {
+        let table = LakeTable::open(&lake, kind).await?;
+        let batches = read::delta_rows(&table).await?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        println!(
+            "{}: {rows} rows in {} files, blocks {}, version {}",
+            kind.name(),
+            table.live_files()?.len(),
+            table.covered()?,
+            table.version().map_or("none".to_string(), |v| v.to_string())
+        );
+        if kind == TableKind::Transactions {
+            println!("  by tx_kind: {}", count_by(&batches, "tx_kind")?);
+        }
+        print_rows(&batches, args.rows)?;
+    }
+    Ok(())
+}
+
+fn count_by(batches: &[RecordBatch], column: &str) -> anyhow::Result<String> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for b in batches {
+        let col = b
+            .column_by_name(column)
+            .ok_or_else(|| anyhow::anyhow!("no column {column}"))?;
+        let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
+        for i in 0..b.num_rows() {
+            *counts.entry(fmt.value(i).to_string()).or_default() += 1;
+        }
+    }
+    Ok(counts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+fn print_rows(batches: &[RecordBatch], limit: usize) -> anyhow::Result<()> {
+    let mut printed = 0;
+    for b in batches {
+        let schema = b.schema();
+        for i in 0..b.num_rows() {
+            if printed == limit {
+                return Ok(());
+            }
+            let mut cells = Vec::new();
+            for (field, col) in schema.fields().iter().zip(b.columns()) {
+                let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default().with_null("null"))?;
+                let mut value = fmt.value(i).to_string();
+                if value.len() > 24 {
+                    value = format!("{}…", &value[..22]);
+                }
+                cells.push(format!("{}={value}", field.name()));
+            }
+            println!("  {}", cells.join(" "));
+            printed += 1;
+        }
+    }
+    Ok(())
+}

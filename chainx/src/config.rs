@@ -1,0 +1,208 @@
+//! The `--config` TOML file and the resolution flags > environment > file > defaults.
+//! (clap already puts flags above environment; this module slots the file in below both.)
+//!
+//! ```toml
+//! [rpc]
+//! url = "https://mainnet.infura.io/v3/KEY"
+//! max_concurrent_requests = 16
+//! rps = 10
+//! [lake]
+//! path = "./lake"
+//! [backfill]
+//! from = 18000000
+//! to = 18100000
+//! no_receipts = false
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use chainx_batch::BackfillConfig;
+use chainx_evm::RpcConfig;
+use serde::Deserialize;
+
+use crate::cli::{BackfillArgs, RpcArgs};
+
+pub const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
+pub const DEFAULT_LAKE: &str = "./lake";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub rpc: RpcSection,
+    #[serde(default)]
+    pub lake: LakeSection,
+    #[serde(default)]
+    pub backfill: BackfillSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpcSection {
+    pub url: Option<String>,
+    pub max_concurrent_requests: Option<usize>,
+    pub rps: Option<f64>,
+    pub max_retries: Option<u32>,
+    pub retry_initial_ms: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSection {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillSection {
+    pub from: Option<u64>,
+    pub to: Option<u64>,
+    pub no_receipts: Option<bool>,
+    pub chunk_blocks: Option<u64>,
+    pub batch_blocks: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(FileConfig::default());
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {} is not valid chainx TOML", path.display()))
+    }
+}
+
+pub fn rpc_config(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<RpcConfig> {
+    let url = args
+        .rpc_url
+        .clone()
+        .or_else(|| file.url.clone())
+        .unwrap_or_else(|| DEFAULT_RPC_URL.to_string());
+    let mut cfg = RpcConfig::new(url);
+    if let Some(n) = args.max_concurrent_requests.or(file.max_concurrent_requests) {
+        if n == 0 {
+            bail!("--max-concurrent-requests must be at least 1");
+        }
+        cfg.max_concurrent_requests = n;
+    }
+    if let Some(rps) = args.rps.or(file.rps) {
+        if !(rps > 0.0 && rps.is_finite()) {
+            bail!("--rps must be a positive number of calls per second, got {rps}");
+        }
+        cfg.rps = Some(rps);
+    }
+    if let Some(n) = args.max_retries.or(file.max_retries) {
+        cfg.max_retries = n;
+    }
+    if let Some(ms) = args.retry_initial_ms.or(file.retry_initial_ms) {
+        cfg.initial_backoff = Duration::from_millis(ms);
+    }
+    if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
+        cfg.request_timeout = Duration::from_secs(s.max(1));
+    }
+    Ok(cfg)
+}
+
+pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {
+    flag.clone()
+        .or_else(|| file.path.clone())
+        .unwrap_or_else(|| DEFAULT_LAKE.to_string())
+}
+
+pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result<BackfillConfig> {
+    let from = args
+        .from
+        .or(file.backfill.from)
+        .context("--from is required (or CHAINX_FROM, or [backfill] from)")?;
+    let to = args
+        .to
+        .or(file.backfill.to)
+        .context("--to is required (or CHAINX_TO, or [backfill] to)")?;
+    let mut cfg = BackfillConfig::new(from, to, lake_location(&args.lake, &file.lake));
+    cfg.receipts = !args.no_receipts.or(file.backfill.no_receipts).unwrap_or(false);
+    if let Some(n) = args.chunk_blocks.or(file.backfill.chunk_blocks) {
+        cfg.chunk_blocks = n;
+    }
+    if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
+        cfg.batch_blocks = n;
+    }
+    Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn backfill_args(argv: &[&str]) -> BackfillArgs {
+        let mut full = vec!["chainx", "backfill"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Backfill(a) => a,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    const FILE: &str = r#"
+        [rpc]
+        url = "http://file.example:8545"
+        max_concurrent_requests = 4
+        [lake]
+        path = "/tmp/file-lake"
+        [backfill]
+        from = 10
+        to = 20
+        no_receipts = true
+    "#;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str(FILE).unwrap();
+        let args = backfill_args(&["--to", "30", "--rpc-url", "http://flag.example:8545"]);
+        let cfg = backfill_config(&args, &file).unwrap();
+        assert_eq!((cfg.from, cfg.to), (10, 30));
+        assert_eq!(cfg.lake, "/tmp/file-lake");
+        assert!(!cfg.receipts);
+        let rpc = rpc_config(&args.rpc, &file.rpc).unwrap();
+        assert_eq!(rpc.url, "http://flag.example:8545");
+        assert_eq!(rpc.max_concurrent_requests, 4);
+        assert_eq!(rpc.max_retries, 6);
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_flags() {
+        let args = backfill_args(&["--from", "1", "--to", "2"]);
+        let cfg = backfill_config(&args, &FileConfig::default()).unwrap();
+        assert_eq!(cfg.lake, DEFAULT_LAKE);
+        assert!(cfg.receipts);
+        assert_eq!(
+            rpc_config(&args.rpc, &RpcSection::default()).unwrap().url,
+            DEFAULT_RPC_URL
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_range_are_clear_errors() {
+        let err = toml::from_str::<FileConfig>("[rpc]\nurll = 'x'")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urll"), "{err}");
+        let args = backfill_args(&["--to", "2"]);
+        let err = backfill_config(&args, &FileConfig::default()).unwrap_err().to_string();
+        assert!(err.contains("--from is required"), "{err}");
+        let args = backfill_args(&["--from", "1", "--to", "2", "--rps", "0"]);
+        assert!(rpc_config(&args.rpc, &RpcSection::default()).is_err());
+    }
+
+    #[test]
+    fn no_receipts_flag_alone_means_true() {
+        let args = backfill_args(&["--from", "1", "--to", "2", "--no-receipts"]);
+        assert_eq!(args.no_receipts, Some(true));
+    }
+}

@@ -1,0 +1,204 @@
+//! The `chainx` binary end to end, against a real anvil node: crash safety under `kill -9`,
+//! secrets in errors, configuration errors, and the summary a user sees.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use chainx_lake::{lake_url, read, LakeTable, TableKind};
+use chainx_testkit::anvil::{manifest, Anvil};
+use chainx_testkit::free_port;
+
+fn chainx(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chainx"));
+    c.args(args).env_remove("CHAINX_RPC_URL").env("CHAINX_LOG", "info");
+    c
+}
+
+fn output(args: &[&str]) -> Output {
+    chainx(args).output().unwrap()
+}
+
+/// Rows per table seen by Delta and by a plain Hive reader, which must agree.
+async fn landed(lake: &Path) -> (usize, usize) {
+    let url = lake_url(lake.to_str().unwrap()).unwrap();
+    let mut counts = Vec::new();
+    for kind in TableKind::ALL {
+        let table = LakeTable::open(&url, kind).await.unwrap();
+        let delta: usize = read::delta_rows(&table)
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        let hive: usize = read::hive_rows(&lake.join(kind.name()))
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(delta, hive, "{}: Delta and Hive disagree", kind.name());
+        counts.push(delta);
+    }
+    (counts[0], counts[1])
+}
+
+fn commits(lake: &Path, table: &str) -> usize {
+    std::fs::read_dir(lake.join(table).join("_delta_log"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn parquet_files(lake: &Path) -> usize {
+    read::hive_files(&lake.join("transactions"))
+        .map(|f| f.len())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_at_any_moment_then_rerun_lands_everything_once() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let to = m.last_block.to_string();
+    let args = [
+        "backfill",
+        "--rpc-url",
+        &anvil.url,
+        "--from",
+        "0",
+        "--to",
+        &to,
+        "--lake",
+        lake.path().to_str().unwrap(),
+        "--chunk-blocks",
+        "25",
+        "--batch-blocks",
+        "5",
+        "--max-concurrent-requests",
+        "2",
+    ];
+    // Kill points: as soon as the first data file exists (likely mid-commit), then after a few
+    // more commits. Each is a condition observed on disk, polled, never a fixed sleep.
+    let kill_points: [&dyn Fn() -> bool; 2] = [&|| parquet_files(lake.path()) >= 1, &|| {
+        commits(lake.path(), "blocks") >= 8
+    }];
+    for (i, reached) in kill_points.iter().enumerate() {
+        let mut child = chainx(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !reached() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("kill point {i}: chainx ended ({status}) before it was reached");
+            }
+            assert!(Instant::now() < deadline, "kill point {i} not reached in 120 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    let out = output(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (blocks, txs) = landed(lake.path()).await;
+    assert_eq!(blocks as u64, m.block_count);
+    assert_eq!(txs as u64, m.transaction_count);
+}
+
+#[test]
+fn api_keys_never_appear_in_errors_or_logs() {
+    let secret = "9aa3d95b3bc440fa88ea12eaa4456161";
+    // Nobody listens on this port: the run exhausts its retries and fails.
+    let url = format!("http://127.0.0.1:{}/v3/{secret}", free_port());
+    let lake = tempfile::tempdir().unwrap();
+    let out = output(&[
+        "backfill",
+        "--rpc-url",
+        &url,
+        "--from",
+        "0",
+        "--to",
+        "5",
+        "--lake",
+        lake.path().to_str().unwrap(),
+        "--max-retries",
+        "1",
+        "--retry-initial-ms",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("/v3/***"),
+        "the error should name the redacted endpoint: {stderr}"
+    );
+    assert!(stderr.contains("failed after 2 attempts"), "{stderr}");
+    assert!(
+        !stderr.contains(secret) && !stdout.contains(secret),
+        "secret leaked: {stderr}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chainx.toml");
+    std::fs::write(&file, "[rpc]\nurll = 'http://x'\n").unwrap();
+    let out = output(&[
+        "backfill",
+        "--config",
+        file.to_str().unwrap(),
+        "--from",
+        "0",
+        "--to",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("chainx.toml") && stderr.contains("urll"), "{stderr}");
+
+    let out = output(&["backfill", "--from", "9", "--to", "1", "--rpc-url", "ftp://node"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not http or https"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_line_then_lake_show_from_a_config_file() {
+    let anvil = Anvil::fixture().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let file = dir.path().join("chainx.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[rpc]\nurl = \"{}\"\n[lake]\npath = \"{}\"\n[backfill]\nfrom = 10\nto = 59\n",
+            anvil.url,
+            lake.display()
+        ),
+    )
+    .unwrap();
+    let out = chainx(&["backfill"]).env("CHAINX_CONFIG", &file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // One line: blocks, transactions, provider requests, elapsed, blocks/s.
+    assert!(stdout.starts_with("backfill 10..=59: 50 blocks, "), "{stdout}");
+    assert!(
+        stdout.contains("101 provider requests (2.02/block") && stdout.contains("blocks/s"),
+        "{stdout}"
+    );
+
+    let out = output(&["lake", "show", "--config", file.to_str().unwrap(), "--rows", "2"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        shown.contains("blocks: 50 rows") && shown.contains("blocks 10-59"),
+        "{shown}"
+    );
+    assert!(shown.contains("by tx_kind: contract_interaction="), "{shown}");
+}

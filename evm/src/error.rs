@@ -1,0 +1,62 @@
+use std::time::Duration;
+
+/// Everything that can go wrong talking to a node or reading its replies.
+///
+/// Every variant names the endpoint by its redacted form only: a URL that holds an API key
+/// never reaches a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("RPC URL `{url}` is not valid: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    #[error(
+        "{endpoint}: {what} failed after {attempts} attempts over {elapsed:?}: {reason}; \
+         check that the node is reachable, or raise --max-retries"
+    )]
+    RetriesExhausted {
+        endpoint: String,
+        what: String,
+        attempts: u32,
+        elapsed: Duration,
+        reason: String,
+    },
+
+    #[error("{endpoint}: {what}: HTTP {status}: {body}; check the URL and its credentials")]
+    HttpStatus {
+        endpoint: String,
+        what: String,
+        status: u16,
+        body: String,
+    },
+
+    #[error("{endpoint}: {method}: the node answered error {code}: {message}")]
+    Rpc {
+        endpoint: String,
+        method: String,
+        code: i64,
+        message: String,
+    },
+
+    #[error("{endpoint}: {what}: malformed reply: {reason}")]
+    MalformedReply {
+        endpoint: String,
+        what: String,
+        reason: String,
+    },
+
+    #[error("block {block}: malformed {object}: field `{field}`: {reason}")]
+    MalformedField {
+        block: u64,
+        object: &'static str,
+        field: String,
+        reason: String,
+    },
+
+    #[error("block {block} does not exist on the node (is --to past the chain head?)")]
+    MissingBlock { block: u64 },
+
+    #[error("block {block}: {reason}")]
+    Inconsistent { block: u64, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

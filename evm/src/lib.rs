@@ -1,0 +1,23 @@
+//! The EVM model and its JSON-RPC client, shared by every chainx job.
+//!
+//! - [`rpc`]: a batching JSON-RPC client with bounded concurrency, an rps limit, retries with
+//!   backoff, request counters and URL redaction.
+//! - [`raw`]: the node's replies as typed structs (alloy primitives), tolerant of old nodes.
+//! - [`rows`]: block and transaction rows in ethereum-etl / BigQuery `crypto_ethereum` terms,
+//!   plus [`TxKind`], the original design's three classes.
+//! - [`fetch`]: a block with its transactions and receipts, fetched in as few calls as the
+//!   node allows.
+
+mod error;
+pub mod fetch;
+pub mod raw;
+pub mod redact;
+pub mod rows;
+pub mod rpc;
+
+pub use alloy_primitives;
+pub use error::{Error, Result};
+pub use fetch::{BlockFetcher, FetchedBlock};
+pub use redact::redact_url;
+pub use rows::{BlockRow, TransactionRow, TxKind, Withdrawal};
+pub use rpc::{RpcClient, RpcConfig, RpcStats};

@@ -1,0 +1,157 @@
+//! The node's JSON-RPC replies, typed with alloy primitives.
+//!
+//! Own structs rather than alloy's consensus-validated RPC types: chainx must read what real
+//! nodes of every era and chain return (pre-Byzantium receipts without `status`, blocks without
+//! `size` or `totalDifficulty`, L2 extras), and must name the offending field when a reply is
+//! malformed. Unknown fields are ignored; absent optional fields become `None`.
+
+use alloy_primitives::{Address, Bytes, B256, U256, U64};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcBlock {
+    pub number: U64,
+    pub hash: B256,
+    pub parent_hash: B256,
+    #[serde(default)]
+    pub nonce: Option<Bytes>,
+    pub sha3_uncles: B256,
+    pub logs_bloom: Bytes,
+    pub transactions_root: B256,
+    pub state_root: B256,
+    pub receipts_root: B256,
+    pub miner: Address,
+    pub difficulty: U256,
+    #[serde(default)]
+    pub total_difficulty: Option<U256>,
+    #[serde(default)]
+    pub size: Option<U64>,
+    pub extra_data: Bytes,
+    pub gas_limit: U64,
+    pub gas_used: U64,
+    pub timestamp: U64,
+    #[serde(default)]
+    pub base_fee_per_gas: Option<U256>,
+    #[serde(default)]
+    pub withdrawals_root: Option<B256>,
+    #[serde(default)]
+    pub withdrawals: Option<Vec<RpcWithdrawal>>,
+    #[serde(default)]
+    pub blob_gas_used: Option<U64>,
+    #[serde(default)]
+    pub excess_blob_gas: Option<U64>,
+    #[serde(default)]
+    pub parent_beacon_block_root: Option<B256>,
+    pub transactions: Vec<RpcTransaction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcWithdrawal {
+    pub index: U64,
+    pub validator_index: U64,
+    pub address: Address,
+    /// In gwei, as the consensus layer counts.
+    pub amount: U256,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcTransaction {
+    pub hash: B256,
+    pub nonce: U64,
+    #[serde(default)]
+    pub block_hash: Option<B256>,
+    #[serde(default)]
+    pub block_number: Option<U64>,
+    #[serde(default)]
+    pub transaction_index: Option<U64>,
+    pub from: Address,
+    #[serde(default)]
+    pub to: Option<Address>,
+    pub value: U256,
+    pub gas: U64,
+    #[serde(default)]
+    pub gas_price: Option<U256>,
+    pub input: Bytes,
+    #[serde(default)]
+    pub max_fee_per_gas: Option<U256>,
+    #[serde(default)]
+    pub max_priority_fee_per_gas: Option<U256>,
+    #[serde(default, rename = "type")]
+    pub transaction_type: Option<U64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcReceipt {
+    pub transaction_hash: B256,
+    pub cumulative_gas_used: U64,
+    pub gas_used: U64,
+    #[serde(default)]
+    pub contract_address: Option<Address>,
+    /// Absent before Byzantium (those receipts carry a state `root` instead).
+    #[serde(default)]
+    pub status: Option<U64>,
+    #[serde(default)]
+    pub effective_gas_price: Option<U256>,
+}
+
+/// Parses one reply, naming the block, the object and the JSON path of a bad field.
+pub fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue, block: u64, object: &'static str) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        Error::MalformedField {
+            block,
+            object,
+            field: if field == "." {
+                "<whole reply>".to_string()
+            } else {
+                field
+            },
+            reason: e.into_inner().to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    const TX: &str = r#"{"hash":"0x0000000000000000000000000000000000000000000000000000000000000001",
+        "nonce":"0x1","from":"0x00000000000000000000000000000000000000aa","to":null,
+        "value":"0xde0b6b3a7640000","gas":"0x5208","input":"0x"}"#;
+
+    #[test]
+    fn absent_optionals_are_none() {
+        let tx: RpcTransaction = parse(&raw(TX), 7, "transaction").unwrap();
+        assert!(tx.to.is_none() && tx.gas_price.is_none() && tx.transaction_type.is_none());
+        assert_eq!(tx.value, U256::from(10u64.pow(18)));
+    }
+
+    #[test]
+    fn wrong_hex_names_block_and_field() {
+        let bad = TX.replace("\"0xde0b6b3a7640000\"", "\"0xzz\"");
+        let err = parse::<RpcTransaction>(&raw(&bad), 7, "transaction").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("block 7") && msg.contains("`value`"), "{msg}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let bad = TX.replace(r#""gas":"0x5208","#, "");
+        let msg = parse::<RpcTransaction>(&raw(&bad), 9, "transaction")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("block 9") && msg.contains("gas"), "{msg}");
+    }
+}

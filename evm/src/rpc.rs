@@ -1,0 +1,495 @@
+//! A JSON-RPC client over HTTP, built for backfills against metered providers.
+//!
+//! - Batches: one HTTP request carries many calls; providers bill per call, so [`RpcStats`]
+//!   counts both calls and HTTP requests.
+//! - Bounds: at most `max_concurrent_requests` HTTP requests in flight, and at most `rps` calls
+//!   per second on average.
+//! - Retries: 429, 5xx, timeouts, connection resets, unparseable bodies and JSON-RPC rate-limit
+//!   errors are retried with exponential backoff and jitter (honouring `Retry-After`); anything
+//!   else fails at once with an error that names the call.
+//! - Secrets: only the redacted URL is ever printed, and reqwest errors are stripped of theirs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::time::Instant as TokioInstant;
+
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::error::{Error, Result};
+use crate::redact::{redact_url, scrub, secret_parts};
+
+/// JSON-RPC "method not found".
+pub const METHOD_NOT_FOUND: i64 = -32601;
+
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    pub url: String,
+    /// HTTP requests in flight at once.
+    pub max_concurrent_requests: usize,
+    /// Calls per second, averaged; `None` is unlimited.
+    pub rps: Option<f64>,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff; doubles per retry up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub request_timeout: Duration,
+}
+
+impl RpcConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        RpcConfig {
+            url: url.into(),
+            max_concurrent_requests: 16,
+            rps: None,
+            max_retries: 6,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters a run reports in its summary.
+#[derive(Debug, Default)]
+pub struct RpcStats {
+    /// JSON-RPC calls sent, retried ones included: what a provider bills.
+    pub calls: AtomicU64,
+    pub http_requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+impl RpcStats {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+    pub fn http_requests(&self) -> u64 {
+        self.http_requests.load(Ordering::Relaxed)
+    }
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// One call of a batch.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: &'static str,
+    pub params: Value,
+}
+
+impl Call {
+    pub fn new(method: &'static str, params: Value) -> Self {
+        Call { method, params }
+    }
+
+    fn describe(&self) -> String {
+        let params = self.params.to_string();
+        format!(
+            "{}({})",
+            self.method,
+            params.trim_start_matches('[').trim_end_matches(']')
+        )
+    }
+}
+
+/// The node's error object for one call.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallError {
+    pub code: i64,
+    pub message: String,
+}
+
+impl CallError {
+    fn is_rate_limit(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        self.code == -32005
+            || self.code == 429
+            || m.contains("rate limit")
+            || m.contains("too many requests")
+            || m.contains("exceeded")
+    }
+}
+
+/// A call's outcome: its `result` (`None` for JSON `null`) or the node's error object.
+pub type CallResult = std::result::Result<Option<Box<RawValue>>, CallError>;
+
+#[derive(Debug, Deserialize)]
+struct Response {
+    id: Option<u64>,
+    #[serde(default)]
+    result: Option<Box<RawValue>>,
+    #[serde(default)]
+    error: Option<CallError>,
+}
+
+#[derive(Debug)]
+pub struct RpcClient {
+    http: reqwest::Client,
+    url: String,
+    endpoint: String,
+    secrets: Vec<String>,
+    config: RpcConfig,
+    in_flight: Semaphore,
+    pacing: Option<Pacing>,
+    stats: Arc<RpcStats>,
+}
+
+/// Spreads calls evenly: each batch reserves `n` slots of `1/rps` and waits for its first one.
+#[derive(Debug)]
+struct Pacing {
+    per_call: Duration,
+    // tokio's clock, so that tests can run it paused.
+    next_slot: Mutex<TokioInstant>,
+}
+
+impl Pacing {
+    async fn acquire(&self, calls: usize) {
+        let start = {
+            let mut next = self.next_slot.lock().await;
+            let start = (*next).max(TokioInstant::now());
+            *next = start + self.per_call * calls as u32;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
+/// Why one attempt failed, and whether another may succeed.
+enum Attempt {
+    Retry { reason: String, after: Option<Duration> },
+    Fatal(Error),
+}
+
+impl RpcClient {
+    pub fn new(config: RpcConfig) -> Result<Self> {
+        let endpoint = redact_url(&config.url);
+        let parsed = url::Url::parse(&config.url).map_err(|e| Error::BadUrl {
+            url: endpoint.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::BadUrl {
+                url: endpoint,
+                reason: format!("scheme `{}` is not http or https", parsed.scheme()),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(config.max_concurrent_requests.max(1))
+            .build()
+            .map_err(|e| Error::BadUrl {
+                url: endpoint.clone(),
+                reason: e.without_url().to_string(),
+            })?;
+        let pacing = config.rps.filter(|r| *r > 0.0).map(|rps| Pacing {
+            per_call: Duration::from_secs_f64(1.0 / rps),
+            next_slot: Mutex::new(TokioInstant::now()),
+        });
+        Ok(RpcClient {
+            http,
+            url: config.url.clone(),
+            secrets: secret_parts(&config.url),
+            endpoint,
+            in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
+            pacing,
+            config,
+            stats: Arc::new(RpcStats::default()),
+        })
+    }
+
+    /// The URL as it may be shown: secrets redacted.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn stats(&self) -> &Arc<RpcStats> {
+        &self.stats
+    }
+
+    /// One call, its `result` (None for JSON null), or the node's error as [`Error::Rpc`].
+    pub async fn call(&self, method: &'static str, params: Value) -> Result<Option<Box<RawValue>>> {
+        let mut out = self.batch(&[Call::new(method, params)]).await?;
+        match out.pop() {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(Error::Rpc {
+                endpoint: self.endpoint.clone(),
+                method: method.to_string(),
+                code: e.code,
+                message: e.message,
+            }),
+            None => Err(self.malformed(method, "empty reply".to_string())),
+        }
+    }
+
+    /// Sends `calls` in one HTTP request and returns their outcomes in the same order.
+    pub async fn batch(&self, calls: &[Call]) -> Result<Vec<CallResult>> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let what = match calls.len() {
+            1 => calls[0].describe(),
+            n => format!("batch of {n} calls from {}", calls[0].describe()),
+        };
+        let body = request_body(calls);
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(calls, &body, &what).await;
+            let (reason, after) = match outcome {
+                Ok(results) => return Ok(results),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Retry { reason, after }) => (reason, after),
+            };
+            if attempt > self.config.max_retries {
+                return Err(Error::RetriesExhausted {
+                    endpoint: self.endpoint.clone(),
+                    what,
+                    attempts: attempt,
+                    elapsed: started.elapsed(),
+                    reason,
+                });
+            }
+            let delay = self.backoff(attempt).max(after.unwrap_or_default());
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(endpoint = %self.endpoint, %what, attempt, ?delay, %reason, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, calls: &[Call], body: &[u8], what: &str) -> std::result::Result<Vec<CallResult>, Attempt> {
+        if let Some(p) = &self.pacing {
+            p.acquire(calls.len()).await;
+        }
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| Attempt::Fatal(self.malformed(what, "client shut down".to_string())))?;
+        self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
+        self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
+        let sent = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            // Timeouts, refused or reset connections: the node or the network may recover.
+            Err(e) => {
+                return Err(Attempt::Retry {
+                    reason: e.without_url().to_string(),
+                    after: None,
+                })
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return Err(Attempt::Retry {
+                    reason: e.without_url().to_string(),
+                    after: None,
+                })
+            }
+        };
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(Attempt::Retry {
+                reason: format!("HTTP {status}"),
+                after: retry_after,
+            });
+        }
+        if !status.is_success() {
+            return Err(Attempt::Fatal(Error::HttpStatus {
+                endpoint: self.endpoint.clone(),
+                what: what.to_string(),
+                status: status.as_u16(),
+                body: scrub(&snippet(&bytes), &self.secrets),
+            }));
+        }
+        let results = self
+            .decode(calls, &bytes, what)
+            .map_err(|reason| Attempt::Retry { reason, after: None })?;
+        if results.iter().any(|r| matches!(r, Err(e) if e.is_rate_limit())) {
+            return Err(Attempt::Retry {
+                reason: "the node reported a rate limit".to_string(),
+                after: retry_after,
+            });
+        }
+        Ok(results)
+    }
+
+    /// Matches replies to calls by id; an unparseable or incomplete body is retryable (proxies
+    /// and overloaded nodes truncate bodies), and becomes an error once retries run out.
+    fn decode(&self, calls: &[Call], bytes: &[u8], what: &str) -> std::result::Result<Vec<CallResult>, String> {
+        let replies: Vec<Response> = if calls.len() == 1 {
+            serde_json::from_slice::<Response>(bytes).map(|r| vec![r])
+        } else {
+            serde_json::from_slice::<Vec<Response>>(bytes).or_else(|e| {
+                // A batch answered with one error object: the node refused the whole batch.
+                serde_json::from_slice::<Response>(bytes)
+                    .map(|r| vec![r])
+                    .map_err(|_| e)
+            })
+        }
+        .map_err(|e| {
+            format!(
+                "{what}: unparseable reply ({e}): {}",
+                scrub(&snippet(bytes), &self.secrets)
+            )
+        })?;
+        let mut out: Vec<Option<CallResult>> = vec![None; calls.len()];
+        for r in replies {
+            let slot = match r.id {
+                Some(id) if (id as usize) < calls.len() => id as usize,
+                // A reply without our id (a whole-batch error): it applies to every call.
+                _ => {
+                    let err = r.error.unwrap_or(CallError {
+                        code: 0,
+                        message: "reply without id".to_string(),
+                    });
+                    if err.is_rate_limit() {
+                        return Err(format!("the node reported a rate limit: {}", err.message));
+                    }
+                    return Err(format!(
+                        "the node refused the request: {} {}",
+                        err.code,
+                        scrub(&err.message, &self.secrets)
+                    ));
+                }
+            };
+            out[slot] = Some(match r.error {
+                Some(e) => Err(e),
+                None => Ok(r.result),
+            });
+        }
+        out.into_iter()
+            .enumerate()
+            .map(|(i, r)| r.ok_or_else(|| format!("no reply for {}", calls[i].describe())))
+            .collect()
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .config
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.config.max_backoff);
+        // "Equal jitter": at least half the backoff, so retries from many workers spread out
+        // without collapsing to zero.
+        let half = exp / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+
+    fn malformed(&self, what: &str, reason: String) -> Error {
+        Error::MalformedReply {
+            endpoint: self.endpoint.clone(),
+            what: what.to_string(),
+            reason,
+        }
+    }
+}
+
+fn request_body(calls: &[Call]) -> Vec<u8> {
+    let items: Vec<Value> = calls
+        .iter()
+        .enumerate()
+        .map(|(id, c)| serde_json::json!({"jsonrpc": "2.0", "id": id, "method": c.method, "params": c.params}))
+        .collect();
+    let v = if items.len() == 1 {
+        items.into_iter().next().unwrap_or_default()
+    } else {
+        Value::Array(items)
+    };
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let s = String::from_utf8_lossy(bytes);
+    let mut out: String = s.chars().take(200).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_spreads_calls_at_the_configured_rate() {
+        let p = Pacing {
+            per_call: Duration::from_millis(100),
+            next_slot: Mutex::new(TokioInstant::now()),
+        };
+        let start = TokioInstant::now();
+        for _ in 0..10 {
+            p.acquire(1).await;
+        }
+        // A batch of 5 reserves 5 slots: the next call waits for all of them.
+        p.acquire(5).await;
+        p.acquire(1).await;
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        let mut cfg = RpcConfig::new("http://127.0.0.1:1");
+        cfg.initial_backoff = Duration::from_millis(100);
+        cfg.max_backoff = Duration::from_millis(1000);
+        let client = RpcClient::new(cfg).unwrap();
+        for _ in 0..50 {
+            let first = client.backoff(1);
+            assert!(
+                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
+                "{first:?}"
+            );
+            let third = client.backoff(3);
+            assert!(
+                third >= Duration::from_millis(200) && third <= Duration::from_millis(400),
+                "{third:?}"
+            );
+            assert!(client.backoff(30) <= Duration::from_millis(1000));
+        }
+    }
+
+    #[test]
+    fn batch_bodies_carry_ids_in_order() {
+        let body = request_body(&[
+            Call::new("a", serde_json::json!([1])),
+            Call::new("b", serde_json::json!([])),
+        ]);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v[0]["id"], 0);
+        assert_eq!(v[1]["method"], "b");
+        let single: Value = serde_json::from_slice(&request_body(&[Call::new("a", serde_json::json!([]))])).unwrap();
+        assert!(single.is_object());
+    }
+
+    #[test]
+    fn non_http_urls_are_refused_without_echoing_them() {
+        let err = RpcClient::new(RpcConfig::new("ftp://node/secretsecretsecret"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not http or https") && !err.contains("secretsecretsecret"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! Test-only helpers that start real backing services, shared by every crate's integration
+//! tests. Each launcher starts the real thing or fails with what to run to get it.
+//!
+//! - [`anvil`]: an anvil node loaded with the fixture chain (`scripts/chain.sh`).
+//! - [`rpc_server`]: a real HTTP JSON-RPC server whose replies a test decides: recorded mainnet
+//!   replies, or a fault-injecting proxy in front of anvil (anvil cannot be made to answer 429,
+//!   5xx or truncated bodies, so those faults are injected, and named as such).
+//! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod anvil;
+pub mod mainnet;
+pub mod rpc_server;
+
+use std::path::PathBuf;
+
+/// The workspace root (the folder holding the top-level Cargo.toml).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace")
+        .to_path_buf()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,121 @@
+//! Recorded mainnet JSON-RPC replies from ethereum-etl's test suite, read in place from
+//! `../shared/fixtures/ethereum-etl` (or `CHAINX_ETL_FIXTURES`), served by [`crate::rpc_server`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::rpc_server::{handler, Handler, Reply};
+use crate::workspace_root;
+
+pub fn fixtures_dir() -> PathBuf {
+    let dir = std::env::var("CHAINX_ETL_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("../shared/fixtures/ethereum-etl"));
+    assert!(
+        dir.is_dir(),
+        "no ethereum-etl fixtures at {} (set CHAINX_ETL_FIXTURES)",
+        dir.display()
+    );
+    dir
+}
+
+/// Every `web3_response.<method>_<params>.json` under the fixtures, by `<method>_<params>`.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    results: HashMap<String, Value>,
+    head: u64,
+}
+
+fn key(method: &str, params: &Value) -> String {
+    let mut parts = vec![method.to_string()];
+    for p in params.as_array().cloned().unwrap_or_default() {
+        parts.push(match p {
+            Value::String(s) => s,
+            other => other.to_string(),
+        });
+    }
+    parts.join("_")
+}
+
+impl Recorded {
+    pub fn load() -> Recorded {
+        let mut rec = Recorded::default();
+        let mut stack = vec![fixtures_dir()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().to_string();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Some(k) = name
+                    .strip_prefix("web3_response.")
+                    .and_then(|n| n.strip_suffix(".json"))
+                {
+                    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                    if k.starts_with("eth_getBlockByNumber_0x") {
+                        let n =
+                            u64::from_str_radix(v["result"]["number"].as_str().unwrap().trim_start_matches("0x"), 16);
+                        rec.head = rec.head.max(n.unwrap());
+                    }
+                    rec.results.insert(k.to_string(), v["result"].clone());
+                }
+            }
+        }
+        rec
+    }
+
+    /// The recorded result of a call, if any.
+    pub fn result(&self, method: &str, params: &Value) -> Option<&Value> {
+        self.results.get(&key(method, params))
+    }
+
+    /// Answers one call as the recorded node would have. `eth_getBlockReceipts` is answered from
+    /// the per-transaction receipts when `block_receipts` is on and all are recorded; otherwise
+    /// with method-not-found, as older nodes do.
+    pub fn answer(&self, call: &Value, block_receipts: bool) -> Value {
+        let id = call["id"].clone();
+        let method = call["method"].as_str().unwrap_or_default();
+        let params = &call["params"];
+        let not_found = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "the method does not exist/is not available"}});
+        let result = match method {
+            "eth_blockNumber" => json!(format!("{:#x}", self.head)),
+            "eth_getBlockReceipts" => {
+                if !block_receipts {
+                    return not_found;
+                }
+                let Some(block) = self.result("eth_getBlockByNumber", &json!([params[0], true])) else {
+                    return json!({"jsonrpc": "2.0", "id": id, "result": null});
+                };
+                let receipts: Option<Vec<Value>> = block["transactions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|tx| self.result("eth_getTransactionReceipt", &json!([tx["hash"]])).cloned())
+                    .collect();
+                match receipts {
+                    Some(r) => Value::Array(r),
+                    None => return not_found,
+                }
+            }
+            _ => self.result(method, params).cloned().unwrap_or(Value::Null),
+        };
+        json!({"jsonrpc": "2.0", "id": id, "result": result})
+    }
+
+    pub fn handler(self: Arc<Self>, block_receipts: bool) -> Handler {
+        handler(move |request: Value| {
+            let rec = self.clone();
+            async move {
+                match request {
+                    Value::Array(calls) => Reply::Json(Value::Array(
+                        calls.iter().map(|c| rec.answer(c, block_receipts)).collect(),
+                    )),
+                    call => Reply::Json(rec.answer(&call, block_receipts)),
+                }
+            }
+        })
+    }
+}
