@@ -113,6 +113,9 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             "--chunk-blocks, --batch-blocks and --parallel-batches must be at least 1".into(),
         ));
     }
+    // Baseline first: the summary counts every request this run makes, the head check included.
+    let stats = fetcher.client().stats().clone();
+    let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
     let head = fetcher.head().await?;
     if cfg.to > head {
         return Err(Error::Config(format!(
@@ -129,8 +132,6 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     let want = BlockRanges::span(cfg.from, cfg.to);
     let landed = blocks.covered()?.intersect(&txs.covered()?);
     let todo = want.subtract(&landed);
-    let stats = fetcher.client().stats().clone();
-    let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
     let mut summary = Summary {
         from: cfg.from,
         to: cfg.to,

@@ -104,21 +104,26 @@ async fn exhausted_retries_fail_clearly_keep_what_landed_and_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_fields_are_named_with_their_block() {
     let anvil = Anvil::fixture().await;
+    let mut target = 5;
+    while anvil.tx_hashes(target, target).await.len() < 2 {
+        target += 1;
+    }
+    let target_hex = json!(format!("{target:#x}"));
     let client = reqwest::Client::new();
     let upstream = anvil.url.clone();
-    // Corrupts the replies for block 0x7 after forwarding them: bad hex in a transaction's
-    // value, and (in another run) a missing field.
+    // Corrupts the replies for the target block after forwarding them: bad hex in a
+    // transaction's value, and (in another run) a missing field.
     let corrupt = Arc::new(AtomicI64::new(0));
     let mode = corrupt.clone();
     let proxy = RpcServer::start(handler(move |req: Value| {
-        let (client, upstream, mode) = (client.clone(), upstream.clone(), mode.clone());
+        let (client, upstream, mode, target_hex) = (client.clone(), upstream.clone(), mode.clone(), target_hex.clone());
         async move {
             let Reply::Json(mut v) = forward(&client, &upstream, &req).await else {
                 panic!("anvil failed")
             };
             for item in v.as_array_mut().into_iter().flatten() {
                 let block = &mut item["result"];
-                if block.get("number") == Some(&json!("0x7")) {
+                if block.get("number") == Some(&target_hex) {
                     match mode.load(Ordering::SeqCst) {
                         0 => block["transactions"][1]["value"] = json!("0xnothex"),
                         _ => {
@@ -132,15 +137,13 @@ async fn malformed_fields_are_named_with_their_block() {
     }))
     .await;
     let lake = tempfile::tempdir().unwrap();
-    let cfg = BackfillConfig::new(0, 20, lake.path().to_str().unwrap());
+    let cfg = BackfillConfig::new(0, target + 5, lake.path().to_str().unwrap());
+    let block = format!("block {target}:");
     let err = run(rpc(&proxy.url), &cfg).await.unwrap_err().to_string();
-    assert!(
-        err.contains("block 7") && err.contains("transactions[1].value"),
-        "{err}"
-    );
+    assert!(err.contains(&block) && err.contains("transactions[1].value"), "{err}");
     corrupt.store(1, Ordering::SeqCst);
     let err = run(rpc(&proxy.url), &cfg).await.unwrap_err().to_string();
-    assert!(err.contains("block 7") && err.contains("gasUsed"), "{err}");
+    assert!(err.contains(&block) && err.contains("gasUsed"), "{err}");
     // Nothing of the failed range is visible.
     assert!(delta_rows(lake.path(), TableKind::Blocks).await.is_empty());
     assert!(hive_rows(lake.path(), TableKind::Transactions).is_empty());

@@ -200,5 +200,8 @@ async fn summary_line_then_lake_show_from_a_config_file() {
         shown.contains("blocks: 50 rows") && shown.contains("blocks 10-59"),
         "{shown}"
     );
-    assert!(shown.contains("by tx_kind: contract_interaction="), "{shown}");
+    assert!(
+        shown.contains("by tx_kind: ") && shown.contains("contract_interaction="),
+        "{shown}"
+    );
 }
