@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
-use chainx_lake::{blocks_batch, lake_url, transactions_batch, BlockRanges, LakeTable, TableKind};
+use chainx_tables::{blocks_batch, lake_url, transactions_batch, BlockRanges, LakeTable, TableKind};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 

@@ -11,7 +11,7 @@ pub enum Error {
     #[error(transparent)]
     Rpc(#[from] chainx_evm::Error),
     #[error(transparent)]
-    Lake(#[from] chainx_lake::Error),
+    Lake(#[from] chainx_tables::Error),
     #[error("{0}")]
     Config(String),
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use chainx_batch::BackfillConfig;
-use chainx_lake::TableKind;
+use chainx_tables::TableKind;
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::rpc_server::{forward, handler, Reply, RpcServer};
 use common::{assert_exactly, coverage, delta_rows, hive_rows, rpc, run};
@@ -87,7 +87,7 @@ async fn exhausted_retries_fail_clearly_keep_what_landed_and_resume() {
     let covered = coverage(lake.path(), TableKind::Blocks).await;
     let blocks = delta_rows(lake.path(), TableKind::Blocks).await;
     assert!(!blocks.is_empty(), "the healthy requests should have landed a chunk");
-    let covered: chainx_lake::BlockRanges = covered.parse().unwrap();
+    let covered: chainx_tables::BlockRanges = covered.parse().unwrap();
     assert_eq!(covered.count(), blocks.len() as u64);
     for kind in TableKind::ALL {
         assert_eq!(

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chainx_batch::BackfillConfig;
-use chainx_lake::TableKind;
+use chainx_tables::TableKind;
 use chainx_testkit::anvil::{manifest, Anvil};
 use common::{assert_exactly, column, coverage, rpc, run};
 
@@ -146,7 +146,7 @@ async fn files_left_by_a_crashed_writer_are_removed_before_the_next_run() {
     run(rpc(&anvil.url), &BackfillConfig::new(0, 99, path)).await.unwrap();
     // What a writer killed between writing a Parquet file and committing it leaves behind: a
     // data file in a partition folder that no Delta version references.
-    let hive = chainx_lake::read::hive_files(&lake.path().join("transactions")).unwrap();
+    let hive = chainx_tables::read::hive_files(&lake.path().join("transactions")).unwrap();
     let orphan = hive[0].with_file_name("part-00000-orphan-c000.snappy.parquet");
     std::fs::copy(&hive[0], &orphan).unwrap();
     assert_ne!(

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chainx_batch::BackfillConfig;
-use chainx_lake::TableKind;
+use chainx_tables::TableKind;
 use chainx_testkit::mainnet::{fixtures_dir, Recorded};
 use chainx_testkit::rpc_server::RpcServer;
 use common::{delta_rows, rpc, run, Row};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chainx_lake::{lake_url, read, LakeTable, TableKind};
+use chainx_tables::{lake_url, read, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::free_port;
 

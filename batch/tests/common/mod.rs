@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use chainx_batch::{backfill, BackfillConfig, Summary};
 use chainx_evm::{BlockFetcher, RpcClient, RpcConfig};
-use chainx_lake::arrow::array::{Array, AsArray, RecordBatch};
-use chainx_lake::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimestampMicrosecondType};
-use chainx_lake::{lake_url, read, LakeTable, TableKind};
+use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
+use chainx_tables::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimestampMicrosecondType};
+use chainx_tables::{lake_url, read, LakeTable, TableKind};
 use indicatif::ProgressBar;
 
 /// A row as column -> value text (None for null); timestamps as epoch seconds, decimals as

@@ -1,6 +1,6 @@
-use chainx_lake::arrow::array::RecordBatch;
-use chainx_lake::arrow::util::display::{ArrayFormatter, FormatOptions};
-use chainx_lake::{lake_url, read, LakeTable, TableKind};
+use chainx_tables::arrow::array::RecordBatch;
+use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
+use chainx_tables::{lake_url, read, LakeTable, TableKind};
 
 use crate::cli::LakeShowArgs;
 use crate::config::{lake_location, FileConfig};

@@ -1,0 +1,22 @@
+//! The lake's tables: Arrow schemas of every table, rows encoded as Arrow batches, and Delta tables with
+//! exactly-once appends.
+//!
+//! Every table is a Delta table partitioned Hive-style by `block_date=YYYY-MM-DD`. Each append
+//! commits its data files together with the block ranges they cover (the table property
+//! [`COVERAGE_KEY`]), so a writer knows exactly what has landed and never lands it twice.
+
+mod encode;
+mod error;
+mod ranges;
+pub mod read;
+pub mod schema;
+mod table;
+
+pub use encode::{blocks_batch, transactions_batch};
+pub use error::{Error, Result};
+pub use ranges::BlockRanges;
+pub use schema::TableKind;
+pub use table::{lake_url, LakeTable, COVERAGE_KEY};
+
+/// Re-exported so callers use the same Arrow as the lake.
+pub use deltalake::arrow;

@@ -1,0 +1,87 @@
+//! Reading the lake back: through Delta (the live files of the current version) and as a plain
+//! Hive-partitioned Parquet folder (every `*.parquet` under the partition folders). The two must
+//! agree; tests and `chainx lake show` use these.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use bytes::Bytes;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::table::LakeTable;
+
+/// All rows of the table's current version, partition column excluded (it lives in the paths).
+pub async fn delta_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
+    let store = table.delta().object_store();
+    let mut out = Vec::new();
+    for path in table.live_files()? {
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| Error::Parquet {
+                file: path.to_string(),
+                reason: e.to_string(),
+            })?
+            .bytes()
+            .await
+            .map_err(|e| Error::Parquet {
+                file: path.to_string(),
+                reason: e.to_string(),
+            })?;
+        out.extend(parquet_batches(bytes, path.as_ref())?);
+    }
+    Ok(out)
+}
+
+/// What a plain Hive reader sees in a local table folder: every Parquet file below it, skipping
+/// `_`- and `.`-prefixed names (the Hive and Spark convention for hidden files, `_delta_log`).
+pub fn hive_files(table_dir: &FsPath) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![table_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::Parquet {
+            file: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with('_') || name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn hive_rows(table_dir: &FsPath) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for file in hive_files(table_dir)? {
+        let bytes = std::fs::read(&file).map_err(|e| Error::Parquet {
+            file: file.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        out.extend(parquet_batches(Bytes::from(bytes), &file.display().to_string())?);
+    }
+    Ok(out)
+}
+
+fn parquet_batches(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
+    let err = |e: &dyn std::fmt::Display| Error::Parquet {
+        file: name.to_string(),
+        reason: e.to_string(),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| err(&e))?
+        .build()
+        .map_err(|e| err(&e))?;
+    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| err(&e))
+}
