@@ -147,6 +147,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         "backfill starting"
     );
     progress.set_length(todo.count());
+    progress.set_message("0 txs");
 
     let progress = Progress {
         bar: progress.clone(),

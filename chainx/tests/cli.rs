@@ -12,7 +12,7 @@ use chainx_testkit::free_port;
 
 fn chainx(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chainx"));
-    c.args(args).env_remove("CHAINX_RPC_URL").env("CHAINX_LOG", "info");
+    c.args(args).env_remove("CHAINX_RPC_URL");
     c
 }
 

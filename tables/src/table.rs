@@ -94,30 +94,29 @@ impl LakeTable {
             .map_err(delta)?
             .build()
             .map_err(delta)?;
-        match table.load().await {
-            Ok(()) => {}
-            Err(deltalake::DeltaTableError::NotATable(_)) if !create => {
-                return Err(Error::Table {
-                    table: kind.name().to_string(),
-                    reason: format!("no Delta table at {url}; run `chainx backfill` first"),
-                });
-            }
-            Err(deltalake::DeltaTableError::NotATable(_)) => {
-                let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
-                    table: kind.name().to_string(),
-                    reason: format!("schema conversion: {e}"),
-                })?;
-                table = deltalake::operations::create::CreateBuilder::new()
-                    .with_location(url.as_str())
-                    .with_table_name(kind.name())
-                    .with_columns(schema.fields().cloned())
-                    .with_partition_columns([PARTITION_COLUMN])
-                    .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
-                    .await
-                    .map_err(delta)?;
-                tracing::info!(table = kind.name(), location = %url, "created Delta table");
-            }
-            Err(e) => return Err(delta(e)),
+        // Ask first: loading a missing table makes the Delta kernel log an error of its own.
+        let exists = table.verify_deltatable_existence().await.map_err(delta)?;
+        if exists {
+            table.load().await.map_err(delta)?;
+        } else if !create {
+            return Err(Error::Table {
+                table: kind.name().to_string(),
+                reason: format!("no Delta table at {url}; run `chainx backfill` first"),
+            });
+        } else {
+            let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
+                table: kind.name().to_string(),
+                reason: format!("schema conversion: {e}"),
+            })?;
+            table = deltalake::operations::create::CreateBuilder::new()
+                .with_location(url.as_str())
+                .with_table_name(kind.name())
+                .with_columns(schema.fields().cloned())
+                .with_partition_columns([PARTITION_COLUMN])
+                .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
+                .await
+                .map_err(delta)?;
+            tracing::info!(table = kind.name(), location = %url, "created Delta table");
         }
         let this = LakeTable { kind, table };
         this.check_schema()?;
@@ -212,7 +211,10 @@ impl LakeTable {
     /// Paths (relative to the table root) of the Parquet files the current version reads.
     pub fn live_files(&self) -> Result<Vec<Path>> {
         let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
-        Ok(snapshot.log_data().iter().map(|f| f.object_store_path()).collect())
+        let mut files: Vec<Path> = snapshot.log_data().iter().map(|f| f.object_store_path()).collect();
+        // Partition order (block_date=...), so readers list the earliest blocks first.
+        files.sort();
+        Ok(files)
     }
 
     /// Deletes data files under the table that no Delta version references, left by a writer

@@ -1,9 +1,8 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use chainx_evm::{BlockFetcher, RpcClient};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
 use crate::config::{backfill_config, rpc_config, FileConfig};
@@ -15,13 +14,15 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let client = Arc::new(RpcClient::new(rpc)?);
     let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
 
-    // Drawn only when stderr is a terminal; logs and the summary are unaffected.
+    // Drawn only when stderr is a terminal, from the first fetched batch on.
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} blocks, {msg}, {per_sec}, ETA {eta}")
-            .context("progress bar template")?,
+        ProgressStyle::with_template("{bar:40} {pos}/{len} blocks, {msg}, {blocks_per_sec} blocks/s, ETA {eta}")
+            .context("progress bar template")?
+            .with_key("blocks_per_sec", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.1}", s.per_sec());
+            }),
     );
-    bar.enable_steady_tick(Duration::from_millis(200));
 
     let summary = chainx_batch::backfill(&fetcher, &cfg, &bar)
         .await
