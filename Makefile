@@ -8,9 +8,11 @@ export CARGO_TARGET_DIR
 demo:
 	scripts/demo.sh
 
-## The whole test suite (dev profile), against real anvil and the recorded mainnet replies.
+## The whole test suite (dev profile), against real anvil and the recorded mainnet replies,
+## then third-party readers (delta-rs, DuckDB) over a lake the chainx binary landed.
 test: chain
 	cargo test --workspace
+	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(tests/readers/setup.sh)/bin/python -m pytest -q tests/readers
 
 ## Build (once, cached) the fixture chain and link it at .chain/.
 chain:
