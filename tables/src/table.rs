@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, MetadataExt, StructType};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -188,12 +188,11 @@ impl LakeTable {
             partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
             predicate: None,
         };
-        let app = [("chainx.blocks".to_string(), json!(format!("{from}-{to}")))]
-            .into_iter()
-            .collect();
-        let committed = CommitBuilder::default()
+        let app = [("chainx.blocks".to_string(), json!(format!("{from}-{to}")))];
+        // From CommitProperties, not CommitBuilder::default(): only that path installs the
+        // post-commit hook that writes checkpoints (every `delta.checkpointInterval` commits).
+        let committed = CommitBuilder::from(CommitProperties::default().with_metadata(app))
             .with_actions(actions)
-            .with_app_metadata(app)
             .build(Some(snapshot), self.table.log_store(), operation)
             .await
             .map_err(|e| self.delta_err(e))?;

@@ -1,0 +1,110 @@
+//! A lake table on a local folder: exactly-once appends, coverage across checkpoints, orphans.
+
+use chainx_evm::alloy_primitives::U256;
+use chainx_evm::{BlockRow, TransactionRow};
+use chainx_tables::{blocks_batch, lake_url, read, transactions_batch, LakeTable, TableKind};
+
+fn block(number: u64) -> BlockRow {
+    BlockRow {
+        number,
+        hash: format!("{:#066x}", number + 1),
+        parent_hash: format!("{:#066x}", number),
+        nonce: None,
+        sha3_uncles: String::new(),
+        logs_bloom: "0x".into(),
+        transactions_root: String::new(),
+        state_root: String::new(),
+        receipts_root: String::new(),
+        miner: format!("{:#042x}", 0),
+        difficulty: U256::ZERO,
+        total_difficulty: None,
+        size: None,
+        extra_data: "0x".into(),
+        gas_limit: 30_000_000,
+        gas_used: 0,
+        // One UTC day per 100 blocks, so batches span partitions.
+        timestamp: 1_709_251_200 + number * 864,
+        transaction_count: 0,
+        base_fee_per_gas: Some(U256::from(7u64)),
+        withdrawals_root: None,
+        withdrawals: None,
+        blob_gas_used: None,
+        excess_blob_gas: None,
+        parent_beacon_block_root: None,
+    }
+}
+
+#[tokio::test]
+async fn coverage_survives_checkpoints_and_overlaps_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let mut table = LakeTable::open_or_create(&lake, TableKind::Blocks).await.unwrap();
+    // 60 commits crosses the checkpoint interval (50).
+    for i in 0..60u64 {
+        let rows: Vec<BlockRow> = (i * 5..i * 5 + 5).map(block).collect();
+        table
+            .append(blocks_batch(&rows).unwrap(), i * 5, i * 5 + 4)
+            .await
+            .unwrap();
+    }
+    assert!(
+        dir.path().join("blocks/_delta_log/_last_checkpoint").exists(),
+        "no checkpoint written"
+    );
+
+    let reopened = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
+    assert_eq!(reopened.covered().unwrap().to_string(), "0-299");
+    let rows: usize = read::delta_rows(&reopened)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 300);
+    assert_eq!(
+        read::hive_files(&dir.path().join("blocks")).unwrap().len(),
+        reopened.live_files().unwrap().len()
+    );
+
+    let mut table = reopened;
+    let err = table
+        .append(blocks_batch(&[block(299)]).unwrap(), 299, 299)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("299-299 have already landed"), "{err}");
+}
+
+#[tokio::test]
+async fn a_range_without_rows_is_covered_and_orphans_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await.unwrap();
+    let empty: Vec<TransactionRow> = Vec::new();
+    txs.append(transactions_batch(&empty).unwrap(), 0, 99).await.unwrap();
+    assert_eq!(txs.covered().unwrap().to_string(), "0-99");
+    assert!(txs.live_files().unwrap().is_empty());
+
+    let stray = dir
+        .path()
+        .join("transactions/block_date=2024-03-01/part-orphan.snappy.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"not committed").unwrap();
+    assert_eq!(txs.remove_orphans().await.unwrap(), 1);
+    assert!(!stray.exists());
+    assert!(
+        dir.path().join("transactions/_delta_log").is_dir(),
+        "the log is not an orphan"
+    );
+}
+
+#[tokio::test]
+async fn opening_a_missing_table_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let err = LakeTable::open(&lake, TableKind::Blocks).await.unwrap_err().to_string();
+    assert!(
+        err.contains("no Delta table") && err.contains("chainx backfill"),
+        "{err}"
+    );
+}
