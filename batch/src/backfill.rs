@@ -180,44 +180,70 @@ async fn run(
     progress: &Progress,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut chunks = futures::stream::iter(todo.chunks(cfg.chunk_blocks))
-        .map(|(from, to)| fetch_chunk(fetcher, cfg, from, to, progress))
-        .buffered(2);
-    while let Some(chunk) = chunks.next().await {
-        let (from, to, fetched) = chunk?;
-        let mut block_rows: Vec<BlockRow> = Vec::with_capacity(fetched.len());
-        let mut tx_rows: Vec<TransactionRow> = Vec::new();
-        for f in &fetched {
-            let (b, t) = f.to_rows()?;
-            block_rows.push(b);
-            tx_rows.extend(t);
+    // Producer and consumer run concurrently in this task: chunk k+1 is fetched while chunk k
+    // is encoded and committed. The channel holds one fetched chunk, which bounds memory to
+    // about three chunks. A fetch error travels the channel, so the commit before it still
+    // lands; a commit error ends `try_join` at once, cancelling the fetch.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let produce = async move {
+        for (from, to) in todo.chunks(cfg.chunk_blocks) {
+            let fetched = fetch_chunk(fetcher, cfg, from, to, progress).await;
+            let failed = fetched.is_err();
+            if sender.send(fetched).await.is_err() || failed {
+                break;
+            }
         }
-        // Each table takes only the blocks it lacks: after a crash between the two commits,
-        // one table may already hold part of this chunk.
-        for (from, to) in BlockRanges::span(from, to).subtract(&txs.covered()?).ranges().to_vec() {
-            let rows: Vec<TransactionRow> = tx_rows
-                .iter()
-                .filter(|r| (from..=to).contains(&r.block_number))
-                .cloned()
-                .collect();
-            summary.transactions += rows.len() as u64;
-            txs.append(transactions_batch(&rows)?, from, to).await?;
+        Ok::<(), Error>(())
+    };
+    let consume = async {
+        while let Some(chunk) = receiver.recv().await {
+            commit_chunk(chunk?, blocks, txs, summary).await?;
         }
-        for (from, to) in BlockRanges::span(from, to)
-            .subtract(&blocks.covered()?)
-            .ranges()
-            .to_vec()
-        {
-            let rows: Vec<BlockRow> = block_rows
-                .iter()
-                .filter(|r| (from..=to).contains(&r.number))
-                .cloned()
-                .collect();
-            summary.blocks += rows.len() as u64;
-            blocks.append(blocks_batch(&rows)?, from, to).await?;
-        }
-        tracing::debug!(from, to, "chunk landed");
+        Ok::<(), Error>(())
+    };
+    futures::future::try_join(produce, consume).await?;
+    Ok(())
+}
+
+/// Lands one fetched chunk: transactions first, then blocks, one Delta commit each.
+async fn commit_chunk(
+    (from, to, fetched): (u64, u64, Vec<FetchedBlock>),
+    blocks: &mut LakeTable,
+    txs: &mut LakeTable,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut block_rows: Vec<BlockRow> = Vec::with_capacity(fetched.len());
+    let mut tx_rows: Vec<TransactionRow> = Vec::new();
+    for f in &fetched {
+        let (b, t) = f.to_rows()?;
+        block_rows.push(b);
+        tx_rows.extend(t);
     }
+    // Each table takes only the blocks it lacks: after a crash between the two commits,
+    // one table may already hold part of this chunk.
+    for (from, to) in BlockRanges::span(from, to).subtract(&txs.covered()?).ranges().to_vec() {
+        let rows: Vec<TransactionRow> = tx_rows
+            .iter()
+            .filter(|r| (from..=to).contains(&r.block_number))
+            .cloned()
+            .collect();
+        summary.transactions += rows.len() as u64;
+        txs.append(transactions_batch(&rows)?, from, to).await?;
+    }
+    for (from, to) in BlockRanges::span(from, to)
+        .subtract(&blocks.covered()?)
+        .ranges()
+        .to_vec()
+    {
+        let rows: Vec<BlockRow> = block_rows
+            .iter()
+            .filter(|r| (from..=to).contains(&r.number))
+            .cloned()
+            .collect();
+        summary.blocks += rows.len() as u64;
+        blocks.append(blocks_batch(&rows)?, from, to).await?;
+    }
+    tracing::debug!(from, to, "chunk landed");
     Ok(())
 }
 
