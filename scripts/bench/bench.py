@@ -1,11 +1,16 @@
 """chainx backfill versus cryo and ethereum-etl on the fixture chain, in the same run.
 
-Each tool lands blocks + transactions for the whole fixture chain from the same anvil node.
-Wall time is the median of --runs runs straight against anvil; provider requests are counted in
-one further run through a counting proxy (JSON-RPC calls, what providers bill, and HTTP requests).
-Prints a table and the ratios against cryo.
+Each tool lands blocks + transactions for the whole fixture chain. Two nodes serve it:
+- anvil, loaded with the fixture chain: what a user runs against; on a small machine the node's
+  own CPU (decoding blocks, recovering senders) bounds every tool;
+- a replay node (testkit's replay_node) answering from memory with anvil's recorded replies, so
+  that the tools' own costs (requests, parsing, encoding, writing) decide.
+Wall time is the median of --runs runs; provider requests are counted in one further run per
+tool through a counting proxy in front of anvil (JSON-RPC calls, what providers bill, and HTTP
+requests), which also records the replies the replay node serves. Prints ratios against cryo.
 
-    python bench.py --chainx target/release/chainx --anvil PATH --state .chain/state.json
+    python bench.py --chainx target/release/chainx --replay-node target/release/replay_node \
+        --anvil PATH --state .chain/state.json
 """
 
 import argparse
@@ -58,7 +63,7 @@ def start_anvil(binary, state):
 class CountingProxy:
     """Forwards JSON-RPC to upstream and counts HTTP requests and calls (batch items)."""
 
-    def __init__(self, upstream):
+    def __init__(self, upstream, recording):
         host_port = upstream.split("//")[1]
         self.calls = 0
         self.http = 0
@@ -79,6 +84,15 @@ class CountingProxy:
                     local.conn = http.client.HTTPConnection(host_port)
                 local.conn.request("POST", "/", body, {"content-type": "application/json"})
                 reply = local.conn.getresponse().read()
+                calls = doc if isinstance(doc, list) else [doc]
+                answers = json.loads(reply)
+                answers = answers if isinstance(answers, list) else [answers]
+                by_id = {a.get("id"): a for a in answers}
+                for c in calls:
+                    a = by_id.get(c.get("id"))
+                    if a is not None and "result" in a:
+                        key = c["method"] + "|" + json.dumps(c.get("params"), separators=(",", ":"))  # absent: null, as the replay node sees it
+                        recording[key] = a["result"]
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(reply)))
@@ -125,52 +139,88 @@ def run_etl(url, out):
     )
 
 
-def measure(name, fn, anvil_url, runs):
+def median_seconds(name, fn, url, runs):
     times = []
     for _ in range(runs):
-        out = tempfile.mkdtemp(prefix=f"bench-{name}-")
+        out = tempfile.mkdtemp(prefix=f"bench-{name.split()[0]}-")
         start = time.perf_counter()
-        fn(anvil_url, out)
+        fn(url, out)
         times.append(time.perf_counter() - start)
         shutil.rmtree(out)
-    proxy = CountingProxy(anvil_url)
-    out = tempfile.mkdtemp(prefix=f"bench-{name}-")
+    return statistics.median(times)
+
+
+def count_requests(name, fn, anvil_url, recording):
+    proxy = CountingProxy(anvil_url, recording)
+    out = tempfile.mkdtemp(prefix=f"bench-{name.split()[0]}-")
     fn(proxy.url, out)
     shutil.rmtree(out)
     proxy.stop()
-    return {"tool": name, "seconds": statistics.median(times), "calls": proxy.calls, "http": proxy.http}
+    return proxy.calls, proxy.http
+
+
+def start_replay(binary, recording):
+    path = os.path.join(tempfile.mkdtemp(prefix="bench-replay-"), "recording.jsonl")
+    with open(path, "w") as f:
+        for key, result in recording.items():
+            f.write(json.dumps({"key": key, "result": result}) + "\n")
+    proc = subprocess.Popen([binary, path], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def table(title, results, blocks, with_requests):
+    cryo = next(r for r in results if r["tool"].startswith("cryo"))["seconds"]
+    print(f"\n{title}\n")
+    head = f"{'tool':<46} {'wall s':>8} {'x cryo':>7}"
+    if with_requests:
+        head += f" {'calls':>7} {'calls/block':>11} {'HTTP req':>9}"
+    print(head)
+    for r in results:
+        line = f"{r['tool']:<46} {r['seconds']:>8.3f} {r['seconds'] / cryo:>7.2f}"
+        if with_requests:
+            line += f" {r['calls']:>7} {r['calls'] / blocks:>11.2f} {r['http']:>9}"
+        print(line)
 
 
 def main():
     global LAST, PYTHON
     ap = argparse.ArgumentParser()
     ap.add_argument("--chainx", required=True)
+    ap.add_argument("--replay-node", required=True)
     ap.add_argument("--anvil", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     PYTHON = sys.executable
+    tools = [
+        ("chainx", run_chainx(args.chainx, True)),
+        ("chainx --no-receipts", run_chainx(args.chainx, False)),
+        ("cryo blocks+transactions", run_cryo),
+        ("ethereum-etl export_blocks_and_transactions", run_etl),
+    ]
     proc, url, LAST = start_anvil(args.anvil, args.state)
     blocks = LAST + 1
+    recording = {}
+    on_anvil = []
     try:
-        results = [
-            measure("chainx", run_chainx(args.chainx, True), url, args.runs),
-            measure("chainx --no-receipts", run_chainx(args.chainx, False), url, args.runs),
-            measure("cryo blocks+transactions", run_cryo, url, args.runs),
-            measure("ethereum-etl export_blocks_and_transactions", run_etl, url, args.runs),
-        ]
+        for name, fn in tools:
+            seconds = median_seconds(name, fn, url, args.runs)
+            calls, http_requests = count_requests(name, fn, url, recording)
+            on_anvil.append({"tool": name, "seconds": seconds, "calls": calls, "http": http_requests})
     finally:
         proc.kill()
-    cryo = results[2]["seconds"]
-    print(f"\nfixture chain: {blocks} blocks; median of {args.runs} runs each, same anvil node, same run\n")
-    print(f"{'tool':<46} {'wall s':>8} {'x cryo':>7} {'calls':>7} {'calls/block':>11} {'HTTP req':>9}")
-    for r in results:
-        print(f"{r['tool']:<46} {r['seconds']:>8.2f} {r['seconds'] / cryo:>7.2f} {r['calls']:>7} "
-              f"{r['calls'] / blocks:>11.2f} {r['http']:>9}")
+    replay, replay_url = start_replay(args.replay_node, recording)
+    try:
+        on_replay = [{"tool": name, "seconds": median_seconds(name, fn, replay_url, args.runs)} for name, fn in tools]
+    finally:
+        replay.kill()
+    print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
+    table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
+    table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"blocks": blocks, "results": results}, f, indent=2)
+            json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay}, f, indent=2)
 
 
 if __name__ == "__main__":
