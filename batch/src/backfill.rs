@@ -113,6 +113,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             "--chunk-blocks, --batch-blocks and --parallel-batches must be at least 1".into(),
         ));
     }
+    let lake = lake_url(&cfg.lake)?;
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
     let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
@@ -124,7 +125,6 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             fetcher.client().endpoint()
         )));
     }
-    let lake = lake_url(&cfg.lake)?;
     let mut blocks = LakeTable::open_or_create(&lake, TableKind::Blocks).await?;
     let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await?;
     let orphans_removed = blocks.remove_orphans().await? + txs.remove_orphans().await?;

@@ -32,15 +32,24 @@ use crate::schema::{TableKind, PARTITION_COLUMN};
 /// Table property listing the block ranges the table covers, e.g. `0-999,2000-2999`.
 pub const COVERAGE_KEY: &str = "chainx.coveredBlocks";
 
-/// Turns `--lake` (a local path or an `s3://`, `hdfs://`, `file://` URL) into a directory URL,
-/// creating a local directory if needed.
+/// Turns `--lake` (a local path or a `file://` URL) into a directory URL, creating a local
+/// directory if needed.
 pub fn lake_url(location: &str) -> Result<Url> {
     let bad = |reason: String| Error::BadLocation {
         location: location.to_string(),
         reason,
     };
     let mut url = if location.contains("://") {
-        Url::parse(location).map_err(|e| bad(e.to_string()))?
+        let url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
+        if url.scheme() != "file" {
+            // The writer is object_store-URL based; the s3 and hdfs stores are not compiled in
+            // yet (the lake-sink issue adds them), so say so rather than fail deep in delta-rs.
+            return Err(bad(format!(
+                "`{}://` lakes are not supported by this build; use a local folder or a file:// URL",
+                url.scheme()
+            )));
+        }
+        url
     } else {
         std::fs::create_dir_all(location).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
         let abs = std::fs::canonicalize(location).map_err(|e| bad(e.to_string()))?;

@@ -108,3 +108,15 @@ async fn opening_a_missing_table_says_what_to_run() {
         "{err}"
     );
 }
+
+#[test]
+fn unsupported_lake_schemes_are_refused_with_what_to_use() {
+    let err = lake_url("s3://bucket/lake").unwrap_err().to_string();
+    assert!(
+        err.contains("s3://bucket/lake") && err.contains("local folder"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = lake_url(dir.path().join("new/lake").to_str().unwrap()).unwrap();
+    assert!(url.as_str().starts_with("file://") && url.as_str().ends_with("/new/lake/"));
+}
