@@ -197,7 +197,7 @@ impl BlockFetcher {
                 endpoint: self.client.endpoint().to_string(),
                 method: format!("{method}(block {n})"),
                 code: e.code,
-                message: e.message,
+                message: self.client.scrub(&e.message),
             }),
             None => Err(Error::MalformedReply {
                 endpoint: self.client.endpoint().to_string(),

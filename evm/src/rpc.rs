@@ -209,6 +209,11 @@ impl RpcClient {
         &self.endpoint
     }
 
+    /// `text` with any part of the URL's secrets replaced by `***`, for messages a node echoes.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, &self.secrets)
+    }
+
     pub fn stats(&self) -> &Arc<RpcStats> {
         &self.stats
     }
@@ -222,7 +227,7 @@ impl RpcClient {
                 endpoint: self.endpoint.clone(),
                 method: method.to_string(),
                 code: e.code,
-                message: e.message,
+                message: self.scrub(&e.message),
             }),
             None => Err(self.malformed(method, "empty reply".to_string())),
         }
