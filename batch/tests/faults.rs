@@ -42,8 +42,9 @@ where
 async fn transient_faults_are_retried_and_nothing_is_lost() {
     let anvil = Anvil::fixture().await;
     // Every third request fails, cycling through the transient faults providers show.
-    let proxy = faulty_proxy(&anvil.url, |n, _| match n % 12 {
+    let proxy = faulty_proxy(&anvil.url, |n, _| match n % 15 {
         2 => Some(Reply::Status(429, "rate limited".into())),
+        14 => Some(Reply::Stall),
         5 => Some(Reply::Status(503, "unavailable".into())),
         8 => Some(Reply::Hangup),
         11 => Some(Reply::Raw(
@@ -55,8 +56,10 @@ async fn transient_faults_are_retried_and_nothing_is_lost() {
     let lake = tempfile::tempdir().unwrap();
     let mut cfg = BackfillConfig::new(0, 199, lake.path().to_str().unwrap());
     cfg.chunk_blocks = 50;
-    let s = run(rpc(&proxy.url), &cfg).await.unwrap();
-    assert!(s.retries >= 4, "expected retries, got {s}");
+    let mut config = rpc(&proxy.url);
+    config.request_timeout = std::time::Duration::from_millis(500);
+    let s = run(config, &cfg).await.unwrap();
+    assert!(s.retries >= 5, "expected retries, got {s}");
     assert_eq!(s.blocks, 200);
     assert_exactly(lake.path(), 0, 199).await;
 }

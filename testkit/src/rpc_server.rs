@@ -21,6 +21,8 @@ pub enum Reply {
     Raw(String),
     /// Close the connection without answering (a reset, as a crashing proxy does).
     Hangup,
+    /// Never answer (an overloaded node): the client's timeout must fire.
+    Stall,
 }
 
 pub type Handler = Arc<dyn Fn(Value) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
@@ -113,6 +115,7 @@ async fn serve(stream: TcpStream, handler: Handler, requests: Arc<AtomicU64>, ca
             Reply::Status(s, b) => (s, b),
             Reply::Raw(b) => (200, b),
             Reply::Hangup => return,
+            Reply::Stall => std::future::pending().await,
         };
         let head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
