@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
+use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{blocks_batch, lake_url, transactions_batch, BlockRanges, LakeTable, TableKind};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
@@ -219,32 +220,38 @@ async fn commit_chunk(
         block_rows.push(b);
         tx_rows.extend(t);
     }
-    // Each table takes only the blocks it lacks: after a crash between the two commits,
-    // one table may already hold part of this chunk.
-    for (from, to) in BlockRanges::span(from, to).subtract(&txs.covered()?).ranges().to_vec() {
-        let rows: Vec<TransactionRow> = tx_rows
-            .iter()
-            .filter(|r| (from..=to).contains(&r.block_number))
-            .cloned()
-            .collect();
-        summary.transactions += rows.len() as u64;
-        txs.append(transactions_batch(&rows)?, from, to).await?;
-    }
-    for (from, to) in BlockRanges::span(from, to)
-        .subtract(&blocks.covered()?)
+    summary.transactions += land(txs, from, to, &tx_rows, |r| r.block_number, transactions_batch).await?;
+    summary.blocks += land(blocks, from, to, &block_rows, |r| r.number, blocks_batch).await?;
+    tracing::debug!(from, to, "chunk landed");
+    Ok(())
+}
+
+/// Appends to `table` the rows of the blocks `from..=to` it does not cover yet (after a crash
+/// between the two tables' commits, one may already hold part of the chunk). Returns the rows
+/// appended.
+async fn land<R: Clone>(
+    table: &mut LakeTable,
+    from: u64,
+    to: u64,
+    rows: &[R],
+    block_of: fn(&R) -> u64,
+    encode: fn(&[R]) -> chainx_tables::Result<RecordBatch>,
+) -> Result<u64> {
+    let mut landed = 0;
+    for (a, b) in BlockRanges::span(from, to)
+        .subtract(&table.covered()?)
         .ranges()
         .to_vec()
     {
-        let rows: Vec<BlockRow> = block_rows
+        let part: Vec<R> = rows
             .iter()
-            .filter(|r| (from..=to).contains(&r.number))
+            .filter(|r| (a..=b).contains(&block_of(r)))
             .cloned()
             .collect();
-        summary.blocks += rows.len() as u64;
-        blocks.append(blocks_batch(&rows)?, from, to).await?;
+        landed += part.len() as u64;
+        table.append(encode(&part)?, a, b).await?;
     }
-    tracing::debug!(from, to, "chunk landed");
-    Ok(())
+    Ok(landed)
 }
 
 async fn fetch_chunk(
