@@ -1,0 +1,421 @@
+//! The in-process key pool: every request asks it for a key, and it answers with one that has
+//! room in both its rps and its daily budget, preferring the least used, or waits until one
+//! has. One replica; the Redis coordinator shares the same accounting across replicas.
+//!
+//! - **rps**: a sliding log of the calls sent with each key over the last second (plus a small
+//!   margin for network jitter), so that no one-second window a provider measures ever holds
+//!   more than `rps` calls. Batches count one call per item, as providers bill them.
+//! - **daily budget**: calls per key in minute buckets over a sliding 24 h window.
+//! - **choice**: among keys with room, the one used least over 24 h, so keys wear evenly and
+//!   the pool rotates by itself.
+//! - **faults**: a rate-limited key cools down, a refused (401/403) key is dropped and reported
+//!   once; when no key can serve soon, [`Error::Exhausted`] says when the next budget frees.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// Slack added to the one-second window: calls sent 1 s apart may arrive closer together.
+const WINDOW_MARGIN: Duration = Duration::from_millis(50);
+const WINDOW: Duration = Duration::from_secs(1);
+const DAY: Duration = Duration::from_secs(86_400);
+const MINUTE: Duration = Duration::from_secs(60);
+/// Waits longer than this fail with [`Error::Exhausted`] instead of blocking the job.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Cool-down after a rate limit when the provider gives no Retry-After.
+const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+
+/// One API key: a pseudo-name, its provider, the URL with the secret in it, and its limits.
+#[derive(Clone)]
+pub struct Key {
+    pub provider: String,
+    pub name: String,
+    url: String,
+    pub rps: u32,
+    pub daily: u64,
+}
+
+impl Key {
+    pub fn new(provider: impl Into<String>, name: impl Into<String>, url: String, rps: u32, daily: u64) -> Self {
+        Key {
+            provider: provider.into(),
+            name: name.into(),
+            url,
+            rps,
+            daily,
+        }
+    }
+}
+
+impl fmt::Debug for Key {
+    // Never the URL: it holds the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("provider", &self.provider)
+            .field("name", &self.name)
+            .field("rps", &self.rps)
+            .field("daily", &self.daily)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key a request was given.
+#[derive(Clone)]
+pub struct Route {
+    index: usize,
+    pub provider: String,
+    pub name: String,
+    url: String,
+}
+
+impl Route {
+    /// The URL to send to. Holds the secret: never print it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How the route may be shown: provider and pseudo-name.
+    pub fn label(&self) -> String {
+        format!("{} key {}", self.provider, self.name)
+    }
+}
+
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// What the provider answered, as far as the pool cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// HTTP 429 or a JSON-RPC rate-limit error: cool the key down, for `retry_after` if given.
+    RateLimited { retry_after: Option<Duration> },
+    /// HTTP 401/403: the key is refused; stop using it.
+    Refused,
+}
+
+#[derive(Debug, Default)]
+struct KeyState {
+    /// (sent at, calls) within the last window.
+    sent: VecDeque<(Instant, u32)>,
+    /// (minute index since the pool started, calls) within the last 24 h.
+    minutes: VecDeque<(u64, u64)>,
+    used_24h: u64,
+    cool_until: Option<Instant>,
+    refused: bool,
+}
+
+impl KeyState {
+    fn forget_old(&mut self, now: Instant, minute: u64) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW + WINDOW_MARGIN)
+        {
+            self.sent.pop_front();
+        }
+        let day_minutes = DAY.as_secs() / 60;
+        while self
+            .minutes
+            .front()
+            .is_some_and(|(m, _)| minute.saturating_sub(*m) >= day_minutes)
+        {
+            if let Some((_, n)) = self.minutes.pop_front() {
+                self.used_24h -= n;
+            }
+        }
+    }
+
+    /// When `calls` more fit in the rps window.
+    fn window_free_at(&self, now: Instant, calls: u32, rps: u32) -> Instant {
+        let mut in_window: u32 = self.sent.iter().map(|(_, n)| n).sum();
+        let mut at = now;
+        for (t, n) in &self.sent {
+            if in_window + calls <= rps {
+                break;
+            }
+            in_window -= n;
+            at = *t + WINDOW + WINDOW_MARGIN;
+        }
+        at
+    }
+
+    fn record(&mut self, now: Instant, minute: u64, calls: u32) {
+        self.sent.push_back((now, calls));
+        match self.minutes.back_mut() {
+            Some((m, n)) if *m == minute => *n += u64::from(calls),
+            _ => self.minutes.push_back((minute, u64::from(calls))),
+        }
+        self.used_24h += u64::from(calls);
+    }
+}
+
+#[derive(Debug)]
+pub struct KeyPool {
+    keys: Vec<Key>,
+    state: Mutex<Vec<KeyState>>,
+    started: Instant,
+}
+
+impl KeyPool {
+    pub fn new(keys: Vec<Key>) -> Result<Self> {
+        if keys.is_empty() {
+            return Err(Error::Config("the key pool needs at least one key".into()));
+        }
+        if let Some(k) = keys.iter().find(|k| k.rps == 0 || k.daily == 0) {
+            return Err(Error::Config(format!(
+                "key `{}` needs rps and a daily budget above 0",
+                k.name
+            )));
+        }
+        let state = keys.iter().map(|_| KeyState::default()).collect();
+        Ok(KeyPool {
+            keys,
+            state: Mutex::new(state),
+            started: Instant::now(),
+        })
+    }
+
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The secret-bearing URLs, for scrubbing text a server echoes back.
+    pub fn secret_urls(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.url.as_str())
+    }
+
+    /// The largest request every key can take: batches must not exceed it.
+    pub fn max_calls_per_request(&self) -> u32 {
+        self.keys.iter().map(|k| k.rps).min().unwrap_or(1)
+    }
+
+    /// Calls per key over the last 24 h, by pseudo-name.
+    pub async fn usage(&self) -> Vec<(String, u64)> {
+        let state = self.state.lock().await;
+        self.keys
+            .iter()
+            .zip(state.iter())
+            .map(|(k, s)| (k.name.clone(), s.used_24h))
+            .collect()
+    }
+
+    /// A key with room for `calls` calls now, waiting (up to a minute) for one to free up.
+    pub async fn acquire(&self, calls: u32) -> Result<Route> {
+        loop {
+            let wake = {
+                let mut state = self.state.lock().await;
+                let now = Instant::now();
+                let minute = now.duration_since(self.started).as_secs() / 60;
+                let mut best: Option<(usize, u64)> = None;
+                let mut soonest: Option<(Instant, usize)> = None;
+                let mut usable = 0;
+                for (i, (key, s)) in self.keys.iter().zip(state.iter_mut()).enumerate() {
+                    s.forget_old(now, minute);
+                    if s.refused || calls > key.rps {
+                        continue;
+                    }
+                    usable += 1;
+                    let free_at = if s.cool_until.is_some_and(|t| t > now) {
+                        s.cool_until.unwrap_or(now)
+                    } else if s.used_24h + u64::from(calls) > key.daily {
+                        // The oldest minute leaves the 24 h window first.
+                        let oldest = s.minutes.front().map_or(minute, |(m, _)| *m);
+                        self.started + MINUTE * (oldest as u32 + 1) + DAY
+                    } else {
+                        s.window_free_at(now, calls, key.rps)
+                    };
+                    if free_at <= now {
+                        if best.is_none_or(|(_, used)| s.used_24h < used) {
+                            best = Some((i, s.used_24h));
+                        }
+                    } else if soonest.is_none_or(|(t, _)| free_at < t) {
+                        soonest = Some((free_at, i));
+                    }
+                }
+                if let Some((i, _)) = best {
+                    state[i].record(now, minute, calls);
+                    let k = &self.keys[i];
+                    return Ok(Route {
+                        index: i,
+                        provider: k.provider.clone(),
+                        name: k.name.clone(),
+                        url: k.url.clone(),
+                    });
+                }
+                if usable == 0 {
+                    return Err(self.none_usable(&state, calls));
+                }
+                let (at, i) = soonest.unwrap_or((now, 0));
+                if at.duration_since(now) > MAX_WAIT {
+                    return Err(Error::Exhausted {
+                        key: self.keys[i].name.clone(),
+                        wait: at.duration_since(now),
+                    });
+                }
+                at
+            };
+            tokio::time::sleep_until(wake).await;
+        }
+    }
+
+    /// Tells the pool how the provider answered a request made with `route`.
+    pub async fn report(&self, route: &Route, outcome: Outcome) {
+        let mut state = self.state.lock().await;
+        let Some(s) = state.get_mut(route.index) else { return };
+        match outcome {
+            Outcome::RateLimited { retry_after } => {
+                let until = Instant::now() + retry_after.unwrap_or(DEFAULT_COOL_DOWN);
+                s.cool_until = Some(s.cool_until.map_or(until, |t| t.max(until)));
+                tracing::warn!(key = %route.label(), ?retry_after, "rate limited by the provider; cooling the key down");
+            }
+            Outcome::Refused => {
+                if !s.refused {
+                    s.refused = true;
+                    tracing::error!(key = %route.label(), "refused by the provider (401/403); no longer used");
+                }
+            }
+        }
+    }
+
+    fn none_usable(&self, state: &[KeyState], calls: u32) -> Error {
+        let refused: Vec<&str> = self
+            .keys
+            .iter()
+            .zip(state)
+            .filter(|(_, s)| s.refused)
+            .map(|(k, _)| k.name.as_str())
+            .collect();
+        if refused.len() == self.keys.len() {
+            return Error::AllKeysBad {
+                keys: refused.join(", "),
+            };
+        }
+        let small = self
+            .keys
+            .iter()
+            .min_by_key(|k| k.rps)
+            .map_or((String::new(), 0), |k| (k.name.clone(), k.rps));
+        Error::BatchTooLarge {
+            calls,
+            key: small.0,
+            rps: small.1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, rps: u32, daily: u64) -> Key {
+        Key::new("test", name, format!("http://node/{name}-secret"), rps, daily)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_one_second_window_exceeds_the_rps() {
+        let pool = KeyPool::new(vec![key("a", 10, 1_000_000)]).unwrap();
+        let mut sent = Vec::new();
+        for _ in 0..40 {
+            pool.acquire(3).await.unwrap();
+            sent.push((Instant::now(), 3u32));
+        }
+        for (i, (t, _)) in sent.iter().enumerate() {
+            let in_window: u32 = sent[i..]
+                .iter()
+                .take_while(|(u, _)| *u < *t + WINDOW)
+                .map(|(_, n)| n)
+                .sum();
+            assert!(in_window <= 10, "{in_window} calls within 1 s of call {i}");
+        }
+        // 120 calls at 10 per (1 s + margin): about 11.5 s of virtual time, never faster.
+        let elapsed = sent.last().unwrap().0.duration_since(sent[0].0);
+        assert!(elapsed >= Duration::from_secs(11), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_wear_evenly_and_a_spent_key_is_skipped() {
+        let pool = KeyPool::new(vec![key("a", 100, 30), key("b", 100, 1000), key("c", 100, 1000)]).unwrap();
+        let mut used = std::collections::HashMap::new();
+        for _ in 0..60 {
+            let r = pool.acquire(1).await.unwrap();
+            *used.entry(r.name.clone()).or_insert(0) += 1;
+        }
+        assert_eq!((used["a"], used["b"], used["c"]), (20, 20, 20));
+        for _ in 0..60 {
+            let r = pool.acquire(1).await.unwrap();
+            *used.entry(r.name.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(used["a"], 30, "key a's daily budget of 30 is a hard cap");
+        assert_eq!(used["b"] + used["c"], 90);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exhausted_budgets_fail_fast_with_the_next_free_time() {
+        let pool = KeyPool::new(vec![key("a", 100, 5), key("b", 100, 5)]).unwrap();
+        for _ in 0..10 {
+            pool.acquire(1).await.unwrap();
+        }
+        let started = Instant::now();
+        let err = pool.acquire(1).await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::ZERO, "it must not spin or wait");
+        let msg = err.to_string();
+        assert!(msg.contains("daily budget") && msg.contains("frees in"), "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        // A day later the budget is back.
+        tokio::time::advance(DAY + MINUTE * 2).await;
+        pool.acquire(1).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limited_keys_cool_down_and_refused_keys_are_dropped() {
+        let pool = KeyPool::new(vec![key("a", 100, 1000), key("b", 100, 1000)]).unwrap();
+        let first = pool.acquire(1).await.unwrap();
+        pool.report(
+            &first,
+            Outcome::RateLimited {
+                retry_after: Some(Duration::from_secs(30)),
+            },
+        )
+        .await;
+        for _ in 0..5 {
+            assert_ne!(
+                pool.acquire(1).await.unwrap().name,
+                first.name,
+                "a cooling key was handed out"
+            );
+        }
+        let other = pool.acquire(1).await.unwrap();
+        pool.report(&other, Outcome::Refused).await;
+        // Only the cooling key is left: the pool waits for it rather than failing.
+        let started = Instant::now();
+        assert_eq!(pool.acquire(1).await.unwrap().name, first.name);
+        assert!(started.elapsed() >= Duration::from_secs(29));
+        pool.report(&first, Outcome::Refused).await;
+        let err = pool.acquire(1).await.unwrap_err().to_string();
+        assert!(
+            err.contains("refused") && err.contains('a') && err.contains('b'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let k = key("a", 1, 1);
+        assert!(!format!("{k:?}").contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn batches_larger_than_every_key_allows_are_refused() {
+        let pool = KeyPool::new(vec![key("a", 10, 1000)]).unwrap();
+        assert_eq!(pool.max_calls_per_request(), 10);
+        let err = pool.acquire(11).await.unwrap_err().to_string();
+        assert!(err.contains("11 calls") && err.contains("10 calls per second"), "{err}");
+    }
+}
