@@ -57,6 +57,9 @@ pub enum Error {
 
     #[error("block {block}: {reason}")]
     Inconsistent { block: u64, reason: String },
+
+    #[error(transparent)]
+    Keys(#[from] chainx_keys::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

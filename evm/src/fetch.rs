@@ -93,7 +93,7 @@ impl BlockFetcher {
                 calls.push(Call::new("eth_getBlockReceipts", json!([hex(*n)])));
             }
         }
-        let mut results = self.client.batch(&calls).await?.into_iter();
+        let mut results = self.client.batch_all(&calls).await?.into_iter();
         let mut out = Vec::with_capacity(numbers.len());
         let mut need_receipts = Vec::new();
         for &n in numbers {
@@ -167,7 +167,10 @@ impl BlockFetcher {
     async fn receipts_per_tx(&self, block: &RpcBlock) -> Result<Vec<RpcReceipt>> {
         let n: u64 = block.number.to();
         let mut receipts = Vec::with_capacity(block.transactions.len());
-        for txs in block.transactions.chunks(MAX_CALLS_PER_REQUEST) {
+        for txs in block
+            .transactions
+            .chunks(MAX_CALLS_PER_REQUEST.min(self.client.max_calls_per_request()))
+        {
             let calls: Vec<Call> = txs
                 .iter()
                 .map(|tx| Call::new("eth_getTransactionReceipt", json!([format!("{:#x}", tx.hash)])))

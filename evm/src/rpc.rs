@@ -22,6 +22,8 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::error::{Error, Result};
+use chainx_keys::{KeyPool, Outcome};
+
 use crate::redact::{redact_url, scrub, secret_parts};
 
 /// JSON-RPC "method not found".
@@ -138,6 +140,8 @@ pub struct RpcClient {
     config: RpcConfig,
     in_flight: Semaphore,
     pacing: Option<Pacing>,
+    /// API keys to rotate through; `None` sends every request to `url`.
+    keys: Option<Arc<KeyPool>>,
     stats: Arc<RpcStats>,
 }
 
@@ -163,9 +167,20 @@ impl Pacing {
 
 /// Why one attempt failed, and whether another may succeed.
 enum Attempt {
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+    /// The key was rate limited or refused: try again at once, with another key.
+    SwitchKey {
+        reason: String,
+    },
     Fatal(Error),
 }
+
+/// Key switches allowed for one request before it fails: the pool fails sooner when no key
+/// can serve, so this only bounds a provider that rate-limits every key forever.
+const MAX_KEY_SWITCHES: u32 = 1000;
 
 impl RpcClient {
     pub fn new(config: RpcConfig) -> Result<Self> {
@@ -199,9 +214,37 @@ impl RpcClient {
             endpoint,
             in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
             pacing,
+            keys: None,
             config,
             stats: Arc::new(RpcStats::default()),
         })
+    }
+
+    /// A client that sends each request with a key from `pool` (the URL in `config` is unused).
+    pub fn with_keys(config: RpcConfig, pool: Arc<KeyPool>) -> Result<Self> {
+        let first = pool.secret_urls().next().unwrap_or_default().to_string();
+        let providers: Vec<&str> = pool.keys().iter().map(|k| k.provider.as_str()).collect();
+        let mut client = RpcClient::new(RpcConfig { url: first, ..config })?;
+        client.endpoint = format!("key pool [{}]", dedup(providers).join(", "));
+        client.secrets = pool.secret_urls().flat_map(secret_parts).collect();
+        client.keys = Some(pool);
+        Ok(client)
+    }
+
+    /// The most calls one HTTP request may carry (a key's rps, with a key pool).
+    pub fn max_calls_per_request(&self) -> usize {
+        self.keys
+            .as_ref()
+            .map_or(usize::MAX, |p| p.max_calls_per_request() as usize)
+    }
+
+    /// [`batch`](Self::batch) in as many requests as [`max_calls_per_request`](Self::max_calls_per_request) needs.
+    pub async fn batch_all(&self, calls: &[Call]) -> Result<Vec<CallResult>> {
+        let mut out = Vec::with_capacity(calls.len());
+        for part in calls.chunks(self.max_calls_per_request().max(1)) {
+            out.extend(self.batch(part).await?);
+        }
+        Ok(out)
     }
 
     /// The URL as it may be shown: secrets redacted.
@@ -245,12 +288,21 @@ impl RpcClient {
         let body = request_body(calls);
         let started = Instant::now();
         let mut attempt: u32 = 0;
+        let mut switches: u32 = 0;
         loop {
             attempt += 1;
             let outcome = self.attempt(calls, &body, &what).await;
             let (reason, after) = match outcome {
                 Ok(results) => return Ok(results),
                 Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::SwitchKey { reason }) if switches < MAX_KEY_SWITCHES => {
+                    switches += 1;
+                    attempt -= 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%what, %reason, "switching key");
+                    continue;
+                }
+                Err(Attempt::SwitchKey { reason }) => (reason, None),
                 Err(Attempt::Retry { reason, after }) => (reason, after),
             };
             if attempt > self.config.max_retries {
@@ -273,6 +325,16 @@ impl RpcClient {
         if let Some(p) = &self.pacing {
             p.acquire(calls.len()).await;
         }
+        // Waiting for a key happens before taking an in-flight slot, so it holds none.
+        let route = match &self.keys {
+            Some(pool) => Some(
+                pool.acquire(u32::try_from(calls.len()).unwrap_or(u32::MAX))
+                    .await
+                    .map_err(|e| Attempt::Fatal(Error::Keys(e)))?,
+            ),
+            None => None,
+        };
+        let url = route.as_ref().map_or(self.url.as_str(), |r| r.url());
         let _permit = self
             .in_flight
             .acquire()
@@ -282,7 +344,7 @@ impl RpcClient {
         self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let sent = self
             .http
-            .post(&self.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec())
             .send()
@@ -313,6 +375,19 @@ impl RpcClient {
                 })
             }
         };
+        if let (Some(pool), Some(route)) = (&self.keys, &route) {
+            let outcome = match status.as_u16() {
+                429 => Some(Outcome::RateLimited { retry_after }),
+                401 | 403 => Some(Outcome::Refused),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
+                pool.report(route, outcome).await;
+                return Err(Attempt::SwitchKey {
+                    reason: format!("HTTP {status} for {}", route.label()),
+                });
+            }
+        }
         if status.as_u16() == 429 || status.is_server_error() {
             return Err(Attempt::Retry {
                 reason: format!("HTTP {status}"),
@@ -331,6 +406,12 @@ impl RpcClient {
             .decode(calls, &bytes, what)
             .map_err(|reason| Attempt::Retry { reason, after: None })?;
         if results.iter().any(|r| matches!(r, Err(e) if e.is_rate_limit())) {
+            if let (Some(pool), Some(route)) = (&self.keys, &route) {
+                pool.report(route, Outcome::RateLimited { retry_after }).await;
+                return Err(Attempt::SwitchKey {
+                    reason: format!("rate limit error for {}", route.label()),
+                });
+            }
             return Err(Attempt::Retry {
                 reason: "the node reported a rate limit".to_string(),
                 after: retry_after,
@@ -408,6 +489,12 @@ impl RpcClient {
             reason,
         }
     }
+}
+
+fn dedup(mut v: Vec<&str>) -> Vec<&str> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 fn request_body(calls: &[Call]) -> Vec<u8> {

@@ -25,15 +25,25 @@ pub enum Reply {
     Stall,
 }
 
-pub type Handler = Arc<dyn Fn(Value) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+/// Answers a request from its path and JSON body.
+pub type Handler = Arc<dyn Fn(String, Value) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
 
-/// Wraps an async closure as a [`Handler`].
+/// Wraps an async closure of the request body as a [`Handler`].
 pub fn handler<F, Fut>(f: F) -> Handler
 where
     F: Fn(Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    Arc::new(move |v| Box::pin(f(v)))
+    Arc::new(move |_path, v| Box::pin(f(v)))
+}
+
+/// Wraps an async closure of the request path and body as a [`Handler`].
+pub fn path_handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(String, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    Arc::new(move |path, v| Box::pin(f(path, v)))
 }
 
 #[derive(Debug)]
@@ -85,6 +95,7 @@ async fn serve(stream: TcpStream, handler: Handler, requests: Arc<AtomicU64>, ca
     let mut stream = BufReader::new(stream);
     loop {
         let mut length = 0usize;
+        let mut path = String::new();
         let mut line = String::new();
         // Request line and headers; keep-alive connections loop here.
         loop {
@@ -96,6 +107,11 @@ async fn serve(stream: TcpStream, handler: Handler, requests: Arc<AtomicU64>, ca
             let l = line.trim_end();
             if l.is_empty() {
                 break;
+            }
+            if path.is_empty() {
+                // The request line: `POST /v3/KEY HTTP/1.1`.
+                path = l.split_whitespace().nth(1).unwrap_or("/").to_string();
+                continue;
             }
             if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
@@ -110,7 +126,7 @@ async fn serve(stream: TcpStream, handler: Handler, requests: Arc<AtomicU64>, ca
         requests.fetch_add(1, Ordering::SeqCst);
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         calls.fetch_add(request.as_array().map_or(1, |a| a.len() as u64), Ordering::SeqCst);
-        let (status, body) = match handler(request).await {
+        let (status, body) = match handler(std::mem::take(&mut path), request).await {
             Reply::Json(v) => (200, v.to_string()),
             Reply::Status(s, b) => (s, b),
             Reply::Raw(b) => (200, b),

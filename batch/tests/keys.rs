@@ -1,0 +1,157 @@
+//! Backfill through a node-as-a-service gateway (testkit::gateway, a real HTTP server enforcing
+//! per-key limits like Infura) in front of real anvil, with the in-process key pool.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chainx_batch::BackfillConfig;
+use chainx_evm::{BlockFetcher, RpcClient};
+use chainx_keys::{Key, KeyPool};
+use chainx_tables::TableKind;
+use chainx_testkit::anvil::Anvil;
+use chainx_testkit::gateway::{Gateway, Limits};
+use common::{assert_exactly, coverage, delta_rows, rpc};
+use indicatif::ProgressBar;
+
+/// Keys as (secret, gateway limits, pool limits): the pool may believe other limits than the
+/// provider enforces, to provoke 429s.
+async fn setup(keys: &[(&str, Limits, Limits)]) -> (Anvil, Gateway, Arc<KeyPool>) {
+    let anvil = Anvil::fixture().await;
+    let gateway = Gateway::start(
+        &anvil.url,
+        keys.iter()
+            .map(|(k, g, _)| (k.to_string(), *g))
+            .collect::<HashMap<_, _>>(),
+    )
+    .await;
+    let pool = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (secret, _, p))| {
+            Key::new(
+                "gateway",
+                format!("key_{i}"),
+                gateway.url_for(secret),
+                p.rps as u32,
+                p.daily as u64,
+            )
+        })
+        .collect();
+    (anvil, gateway, Arc::new(KeyPool::new(pool).unwrap()))
+}
+
+async fn backfill(
+    gateway: &Gateway,
+    pool: &Arc<KeyPool>,
+    cfg: &BackfillConfig,
+) -> chainx_batch::Result<chainx_batch::Summary> {
+    let client = Arc::new(RpcClient::with_keys(rpc(&gateway.server.url), pool.clone()).unwrap());
+    chainx_batch::backfill(&BlockFetcher::new(client, cfg.receipts), cfg, &ProgressBar::hidden()).await
+}
+
+const PLENTY: usize = 1_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_share_the_load_and_never_exceed_their_rps() {
+    let limits = Limits { rps: 20, daily: PLENTY };
+    let secrets = ["secret-aaaa-1111", "secret-bbbb-2222", "secret-cccc-3333"];
+    let (_anvil, gateway, pool) = setup(&secrets.map(|s| (s, limits, limits))).await;
+    let lake = tempfile::tempdir().unwrap();
+    let s = backfill(
+        &gateway,
+        &pool,
+        &BackfillConfig::new(0, 119, lake.path().to_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_exactly(lake.path(), 0, 119).await;
+    assert_eq!(s.calls, 241, "{s}");
+    let served: Vec<usize> = secrets.iter().map(|k| gateway.served(k)).collect();
+    for k in secrets {
+        assert_eq!(gateway.rejected(k), 0, "the provider had to refuse calls of {k}");
+        let peak = gateway.max_calls_per_second(k);
+        assert!(peak <= 20, "{peak} calls in one second with a 20 rps key");
+    }
+    assert_eq!(served.iter().sum::<usize>(), 241);
+    let (lo, hi) = (served.iter().min().unwrap(), served.iter().max().unwrap());
+    assert!(hi - lo <= 40, "keys wear unevenly: {served:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_daily_budget_switches_keys_and_the_run_completes() {
+    let small = Limits { rps: 50, daily: 60 };
+    let big = Limits { rps: 50, daily: PLENTY };
+    let (_anvil, gateway, pool) = setup(&[("small-budget-key", small, small), ("big-budget-key", big, big)]).await;
+    let lake = tempfile::tempdir().unwrap();
+    backfill(
+        &gateway,
+        &pool,
+        &BackfillConfig::new(0, 99, lake.path().to_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_exactly(lake.path(), 0, 99).await;
+    let used = gateway.served("small-budget-key");
+    assert!((40..=60).contains(&used), "the small key served {used} of its 60");
+    assert_eq!(
+        gateway.rejected("small-budget-key") + gateway.rejected("big-budget-key"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_and_refused_keys_are_switched_away_from() {
+    // The provider allows key a less than the pool believes (429s follow); key b is unknown to
+    // the provider (401).
+    let believed = Limits { rps: 20, daily: PLENTY };
+    let strict = Limits { rps: 4, daily: PLENTY };
+    let anvil = Anvil::fixture().await;
+    let gateway = Gateway::start(
+        &anvil.url,
+        [("key-a".to_string(), strict), ("key-c".to_string(), believed)].into(),
+    )
+    .await;
+    let pool = Arc::new(
+        KeyPool::new(vec![
+            Key::new("gateway", "a", gateway.url_for("key-a"), 20, PLENTY as u64),
+            Key::new("gateway", "b", gateway.url_for("revoked-key-b"), 20, PLENTY as u64),
+            Key::new("gateway", "c", gateway.url_for("key-c"), 20, PLENTY as u64),
+        ])
+        .unwrap(),
+    );
+    let lake = tempfile::tempdir().unwrap();
+    backfill(
+        &gateway,
+        &pool,
+        &BackfillConfig::new(0, 79, lake.path().to_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_exactly(lake.path(), 0, 79).await;
+    assert!(gateway.rejected("key-a") > 0, "the strict provider never refused key a");
+    assert!(gateway.served("key-c") > gateway.served("key-a"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_budgets_spent_fails_fast_keeping_what_landed() {
+    let tiny = Limits { rps: 50, daily: 45 };
+    let (_anvil, gateway, pool) = setup(&[("tiny-1", tiny, tiny), ("tiny-2", tiny, tiny)]).await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = BackfillConfig::new(0, 99, lake.path().to_str().unwrap());
+    cfg.chunk_blocks = 10;
+    let err = backfill(&gateway, &pool, &cfg).await.unwrap_err().to_string();
+    assert!(err.contains("daily budget") && err.contains("frees in"), "{err}");
+    assert!(
+        !err.contains("tiny-1") && !err.contains("tiny-2"),
+        "a secret leaked: {err}"
+    );
+    let covered: chainx_tables::BlockRanges = coverage(lake.path(), TableKind::Blocks).await.parse().unwrap();
+    assert!(covered.count() > 0);
+    assert_eq!(
+        covered.count() as usize,
+        delta_rows(lake.path(), TableKind::Blocks).await.len()
+    );
+}

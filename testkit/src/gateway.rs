@@ -1,0 +1,115 @@
+//! A node-as-a-service gateway for tests: a real HTTP server in front of the test chain that
+//! behaves like Infura towards API keys. It takes the key from the URL path (`/v3/<key>`),
+//! enforces per-key rps over any one-second window and a daily budget, answering 429 with a
+//! JSON-RPC rate-limit error as providers do, and 401 for unknown keys. It counts calls per key
+//! (a batch counts each of its calls) and reports the most calls seen in any one-second window.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::rpc_server::{forward, path_handler, Reply, RpcServer};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub rps: usize,
+    pub daily: usize,
+}
+
+#[derive(Debug, Default)]
+struct KeyLog {
+    /// Arrival time of every call served.
+    served: Vec<Instant>,
+    rejected: usize,
+}
+
+#[derive(Debug)]
+pub struct Gateway {
+    pub server: RpcServer,
+    log: Arc<Mutex<HashMap<String, KeyLog>>>,
+}
+
+impl Gateway {
+    /// `keys`: secret value -> limits.
+    pub async fn start(upstream: &str, keys: HashMap<String, Limits>) -> Gateway {
+        let log: Arc<Mutex<HashMap<String, KeyLog>>> = Arc::new(Mutex::new(HashMap::new()));
+        let (upstream, keys, shared) = (upstream.to_string(), Arc::new(keys), log.clone());
+        let client = reqwest::Client::new();
+        let server = RpcServer::start(path_handler(move |path: String, req: Value| {
+            let (upstream, keys, log, client) = (upstream.clone(), keys.clone(), shared.clone(), client.clone());
+            async move {
+                let key = path.rsplit('/').next().unwrap_or_default().to_string();
+                let Some(limits) = keys.get(&key).copied() else {
+                    return Reply::Status(401, r#"{"error":"invalid project id"}"#.into());
+                };
+                let calls = req.as_array().map_or(1, Vec::len);
+                let verdict = {
+                    let mut log = log.lock().unwrap();
+                    let entry = log.entry(key).or_default();
+                    let now = Instant::now();
+                    let in_window = entry
+                        .served
+                        .iter()
+                        .rev()
+                        .take_while(|t| now.duration_since(**t) < Duration::from_secs(1))
+                        .count();
+                    if in_window + calls > limits.rps {
+                        entry.rejected += 1;
+                        Some("project ID request rate exceeded")
+                    } else if entry.served.len() + calls > limits.daily {
+                        entry.rejected += 1;
+                        Some("daily request count exceeded, request rate limited")
+                    } else {
+                        entry.served.extend(std::iter::repeat_n(now, calls));
+                        None
+                    }
+                };
+                match verdict {
+                    Some(message) => Reply::Status(
+                        429,
+                        json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32005, "message": message}})
+                            .to_string(),
+                    ),
+                    None => forward(&client, &upstream, &req).await,
+                }
+            }
+        }))
+        .await;
+        Gateway { server, log }
+    }
+
+    /// The URL a client uses for `key`.
+    pub fn url_for(&self, key: &str) -> String {
+        format!("{}/v3/{key}", self.server.url)
+    }
+
+    /// The URL template (`{key}` placeholder) for chainx's key pool.
+    pub fn template(&self) -> String {
+        format!("{}/v3/{{key}}", self.server.url)
+    }
+
+    pub fn served(&self, key: &str) -> usize {
+        self.log.lock().unwrap().get(key).map_or(0, |l| l.served.len())
+    }
+
+    pub fn rejected(&self, key: &str) -> usize {
+        self.log.lock().unwrap().get(key).map_or(0, |l| l.rejected)
+    }
+
+    /// The most calls served for `key` within any one-second window.
+    pub fn max_calls_per_second(&self, key: &str) -> usize {
+        let log = self.log.lock().unwrap();
+        let Some(l) = log.get(key) else { return 0 };
+        let mut best = 0;
+        let mut start = 0;
+        for end in 0..l.served.len() {
+            while l.served[end].duration_since(l.served[start]) >= Duration::from_secs(1) {
+                start += 1;
+            }
+            best = best.max(end - start + 1);
+        }
+        best
+    }
+}
