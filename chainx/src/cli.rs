@@ -52,6 +52,21 @@ pub struct RpcArgs {
     /// Timeout of one HTTP request in seconds [default: 30]
     #[arg(long, env = "CHAINX_REQUEST_TIMEOUT_SECS", help_heading = "RPC")]
     pub request_timeout_secs: Option<u64>,
+    /// Node-as-a-service URL template with a {key} placeholder, e.g. https://mainnet.infura.io/v3/{key}
+    #[arg(long, env = "CHAINX_PROVIDER_URL", help_heading = "API keys")]
+    pub provider_url: Option<String>,
+    /// Key pseudo-names, comma-separated; each secret comes from CHAINX_KEY_<NAME> or --secrets-file
+    #[arg(long, env = "CHAINX_KEYS", value_delimiter = ',', help_heading = "API keys")]
+    pub keys: Option<Vec<String>>,
+    /// Calls per second each key allows [default: 10, Infura's free tier]
+    #[arg(long, env = "CHAINX_KEY_RPS", help_heading = "API keys")]
+    pub key_rps: Option<u32>,
+    /// Calls per 24 h each key allows [default: 100000]
+    #[arg(long, env = "CHAINX_KEY_DAILY", help_heading = "API keys")]
+    pub key_daily: Option<u64>,
+    /// File of `name = "secret"` lines, mode 0600
+    #[arg(long, env = "CHAINX_SECRETS_FILE", help_heading = "API keys")]
+    pub secrets_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

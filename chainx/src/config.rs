@@ -8,24 +8,33 @@
 //! rps = 10
 //! [lake]
 //! path = "./lake"
+//! # or API keys shared by the key pool (secrets from CHAINX_KEY_<NAME> or secrets_file):
+//! # provider_url = "https://mainnet.infura.io/v3/{key}"
+//! # keys = ["api_key_1", "api_key_2"]
+//! # key_rps = 10
+//! # key_daily = 100000
 //! [backfill]
 //! from = 18000000
 //! to = 18100000
 //! no_receipts = false
 //! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chainx_batch::BackfillConfig;
 use chainx_evm::RpcConfig;
+use chainx_keys::ProviderKeys;
 use serde::Deserialize;
 
 use crate::cli::{BackfillArgs, RpcArgs};
 
 pub const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
 pub const DEFAULT_LAKE: &str = "./lake";
+/// Infura's free tier, per key.
+pub const DEFAULT_KEY_RPS: u32 = 10;
+pub const DEFAULT_KEY_DAILY: u64 = 100_000;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +56,11 @@ pub struct RpcSection {
     pub max_retries: Option<u32>,
     pub retry_initial_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub provider_url: Option<String>,
+    pub keys: Option<Vec<String>>,
+    pub key_rps: Option<u32>,
+    pub key_daily: Option<u64>,
+    pub secrets_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +119,38 @@ pub fn rpc_config(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<RpcConfig
         cfg.request_timeout = Duration::from_secs(s.max(1));
     }
     Ok(cfg)
+}
+
+/// The provider's keys, when `--keys` (or `[rpc] keys`) names any.
+pub fn provider_keys(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<Option<(ProviderKeys, Option<PathBuf>)>> {
+    let Some(keys) = args
+        .keys
+        .clone()
+        .or_else(|| file.keys.clone())
+        .filter(|k| !k.is_empty())
+    else {
+        return Ok(None);
+    };
+    let template = args
+        .provider_url
+        .clone()
+        .or_else(|| file.provider_url.clone())
+        .context("--keys needs --provider-url, a URL template with {key} where the key goes")?;
+    let provider = url::Url::parse(&template.replace("{key}", "key"))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "provider".to_string());
+    let keys = ProviderKeys {
+        provider,
+        url_template: template,
+        keys,
+        rps: args.key_rps.or(file.key_rps).unwrap_or(DEFAULT_KEY_RPS),
+        daily: args.key_daily.or(file.key_daily).unwrap_or(DEFAULT_KEY_DAILY),
+    };
+    Ok(Some((
+        keys,
+        args.secrets_file.clone().or_else(|| file.secrets_file.clone()),
+    )))
 }
 
 pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {
@@ -198,6 +244,31 @@ mod tests {
         assert!(err.contains("--from is required"), "{err}");
         let args = backfill_args(&["--from", "1", "--to", "2", "--rps", "0"]);
         assert!(rpc_config(&args.rpc, &RpcSection::default()).is_err());
+    }
+
+    #[test]
+    fn keys_come_with_a_template_and_infura_defaults() {
+        let args = backfill_args(&[
+            "--keys",
+            "api_key_1,api_key_2",
+            "--provider-url",
+            "https://mainnet.infura.io/v3/{key}",
+        ]);
+        let (p, secrets) = provider_keys(&args.rpc, &RpcSection::default()).unwrap().unwrap();
+        assert_eq!(p.keys, vec!["api_key_1", "api_key_2"]);
+        assert_eq!(
+            (p.rps, p.daily, p.provider.as_str()),
+            (10, 100_000, "mainnet.infura.io")
+        );
+        assert!(secrets.is_none());
+        let args = backfill_args(&["--keys", "api_key_1"]);
+        let err = provider_keys(&args.rpc, &RpcSection::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--provider-url"), "{err}");
+        assert!(provider_keys(&backfill_args(&[]).rpc, &RpcSection::default())
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -205,3 +205,73 @@ async fn summary_line_then_lake_show_from_a_config_file() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_values_never_reach_logs_outputs_or_files() {
+    use chainx_testkit::gateway::{Gateway, Limits};
+    let secrets = ["9aa3d95b3bc440fa88ea12eaa4456161", "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"];
+    let anvil = Anvil::fixture().await;
+    let limits = Limits {
+        rps: 30,
+        daily: 1_000_000,
+    };
+    let gateway = Gateway::start(&anvil.url, secrets.iter().map(|s| (s.to_string(), limits)).collect()).await;
+    let lake = tempfile::tempdir().unwrap();
+    let out = chainx(&[
+        "backfill",
+        "--provider-url",
+        &gateway.template(),
+        "--keys",
+        "api_key_1,api_key_2",
+        "--key-rps",
+        "30",
+        "--from",
+        "0",
+        "--to",
+        "59",
+        "--lake",
+        lake.path().to_str().unwrap(),
+    ])
+    .env("CHAINX_KEY_API_KEY_1", secrets[0])
+    .env("CHAINX_KEY_API_KEY_2", secrets[1])
+    .env("CHAINX_LOG", "debug")
+    .output()
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("60 blocks"), "{stdout}");
+    assert!(
+        gateway.served(secrets[0]) > 0 && gateway.served(secrets[1]) > 0,
+        "both keys should serve"
+    );
+    for secret in secrets {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "secret in the output"
+        );
+        for file in walk(lake.path()) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

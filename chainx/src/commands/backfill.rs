@@ -2,16 +2,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chainx_evm::{BlockFetcher, RpcClient};
+use chainx_keys::{resolve_keys, KeyPool};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
-use crate::config::{backfill_config, rpc_config, FileConfig};
+use crate::config::{backfill_config, provider_keys, rpc_config, FileConfig};
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let rpc = rpc_config(&args.rpc, &file.rpc)?;
     let cfg = backfill_config(&args, &file)?;
-    let client = Arc::new(RpcClient::new(rpc)?);
+    let client = match provider_keys(&args.rpc, &file.rpc)? {
+        Some((provider, secrets_file)) => {
+            let pool = KeyPool::new(resolve_keys(&[provider], secrets_file.as_deref())?)?;
+            Arc::new(RpcClient::with_keys(rpc, Arc::new(pool))?)
+        }
+        None => Arc::new(RpcClient::new(rpc)?),
+    };
     let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
 
     // Drawn only when stderr is a terminal, from the first fetched batch on.
