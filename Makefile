@@ -24,9 +24,10 @@ lint:
 
 ## chainx vs cryo vs ethereum-etl on the fixture chain, same run: wall-time ratios, calls/block.
 bench: chain
-	cargo build --release -p chainx -p chainx-testkit --bin chainx --bin replay_node
+	cargo build --release -p chainx -p chainx-testkit --bin chainx --bin replay_node --bin naas_gateway
 	$$(scripts/bench/setup.sh)/bin/python scripts/bench/bench.py \
 	  --chainx $(CARGO_TARGET_DIR)/release/chainx --replay-node $(CARGO_TARGET_DIR)/release/replay_node \
+	  --naas-gateway $(CARGO_TARGET_DIR)/release/naas_gateway \
 	  --anvil $$(ls -d scripts/chain/node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1) \
 	  --state .chain/state.json --json bench-results.json
 

@@ -40,6 +40,9 @@ impl Gateway {
         let server = RpcServer::start(path_handler(move |path: String, req: Value| {
             let (upstream, keys, log, client) = (upstream.clone(), keys.clone(), shared.clone(), client.clone());
             async move {
+                if path == "/stats" {
+                    return Reply::Json(stats(&log.lock().unwrap(), &keys));
+                }
                 let key = path.rsplit('/').next().unwrap_or_default().to_string();
                 let Some(limits) = keys.get(&key).copied() else {
                     return Reply::Status(401, r#"{"error":"invalid project id"}"#.into());
@@ -100,16 +103,39 @@ impl Gateway {
 
     /// The most calls served for `key` within any one-second window.
     pub fn max_calls_per_second(&self, key: &str) -> usize {
-        let log = self.log.lock().unwrap();
-        let Some(l) = log.get(key) else { return 0 };
-        let mut best = 0;
-        let mut start = 0;
-        for end in 0..l.served.len() {
-            while l.served[end].duration_since(l.served[start]) >= Duration::from_secs(1) {
-                start += 1;
-            }
-            best = best.max(end - start + 1);
-        }
-        best
+        self.log.lock().unwrap().get(key).map_or(0, |l| peak(&l.served))
     }
+}
+
+fn peak(served: &[Instant]) -> usize {
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..served.len() {
+        while served[end].duration_since(served[start]) >= Duration::from_secs(1) {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
+
+/// Per key (by position, never by value): calls served, 429s, peak calls in one second.
+fn stats(log: &HashMap<String, KeyLog>, keys: &HashMap<String, Limits>) -> Value {
+    let mut names: Vec<&String> = keys.keys().collect();
+    names.sort();
+    Value::Array(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let l = log.get(*k);
+                json!({
+                    "key": i,
+                    "served": l.map_or(0, |l| l.served.len()),
+                    "rejected": l.map_or(0, |l| l.rejected),
+                    "peak_per_second": l.map_or(0, |l| peak(&l.served)),
+                })
+            })
+            .collect(),
+    )
 }
