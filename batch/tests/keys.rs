@@ -155,3 +155,47 @@ async fn all_budgets_spent_fails_fast_keeping_what_landed() {
         delta_rows(lake.path(), TableKind::Blocks).await.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
+    let redis = chainx_testkit::redis::Redis::start().await;
+    let limits = Limits { rps: 10, daily: PLENTY };
+    let secrets = [
+        "shared-key-1-aaaa",
+        "shared-key-2-bbbb",
+        "shared-key-3-cccc",
+        "shared-key-4-dddd",
+    ];
+    let anvil = Anvil::fixture().await;
+    let gateway = Gateway::start(&anvil.url, secrets.iter().map(|s| (s.to_string(), limits)).collect()).await;
+    let replica = |from: u64, to: u64| {
+        let (gateway, redis_url) = (&gateway, redis.url.clone());
+        async move {
+            let keys = secrets
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Key::new("gateway", format!("key_{i}"), gateway.url_for(s), 10, PLENTY as u64))
+                .collect();
+            let pool = Arc::new(KeyPool::shared(keys, &redis_url, "replicas").await.unwrap());
+            let lake = tempfile::tempdir().unwrap();
+            backfill(
+                gateway,
+                &pool,
+                &BackfillConfig::new(from, to, lake.path().to_str().unwrap()),
+            )
+            .await
+            .unwrap();
+            assert_exactly(lake.path(), from, to).await;
+        }
+    };
+    tokio::join!(replica(0, 59), replica(60, 119), replica(120, 179));
+    for s in secrets {
+        assert_eq!(gateway.rejected(s), 0, "the provider refused calls of a key");
+        let peak = gateway.max_calls_per_second(s);
+        assert!(
+            peak <= 10,
+            "{peak} calls in one second on a 10 rps key shared by 3 replicas"
+        );
+    }
+    assert_eq!(secrets.iter().map(|s| gateway.served(s)).sum::<usize>(), 3 * 121);
+}

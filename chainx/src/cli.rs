@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Land blocks FROM..=TO (and their transactions) from an RPC node into the lake
-    Backfill(BackfillArgs),
+    Backfill(Box<BackfillArgs>),
     /// Inspect the lake
     #[command(subcommand)]
     Lake(LakeCommand),
@@ -67,6 +67,9 @@ pub struct RpcArgs {
     /// File of `name = "secret"` lines, mode 0600
     #[arg(long, env = "CHAINX_SECRETS_FILE", help_heading = "API keys")]
     pub secrets_file: Option<std::path::PathBuf>,
+    /// Redis URL shared by all replicas, so key limits hold across them [default: in-process, one replica]
+    #[arg(long, env = "CHAINX_COORDINATOR", help_heading = "API keys", hide_env_values = true)]
+    pub coordinator: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@
 //! # keys = ["api_key_1", "api_key_2"]
 //! # key_rps = 10
 //! # key_daily = 100000
+//! # coordinator = "redis://127.0.0.1:6379"   # share the keys' limits across replicas
 //! [backfill]
 //! from = 18000000
 //! to = 18100000
@@ -61,6 +62,7 @@ pub struct RpcSection {
     pub key_rps: Option<u32>,
     pub key_daily: Option<u64>,
     pub secrets_file: Option<std::path::PathBuf>,
+    pub coordinator: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,6 +155,11 @@ pub fn provider_keys(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<Option
     )))
 }
 
+/// The Redis URL replicas share key accounting through, if any.
+pub fn coordinator(args: &RpcArgs, file: &RpcSection) -> Option<String> {
+    args.coordinator.clone().or_else(|| file.coordinator.clone())
+}
+
 pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {
     flag.clone()
         .or_else(|| file.path.clone())
@@ -190,7 +197,7 @@ mod tests {
         let mut full = vec!["chainx", "backfill"];
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
-            Command::Backfill(a) => a,
+            Command::Backfill(a) => *a,
             other => panic!("parsed {other:?}"),
         }
     }

@@ -275,3 +275,69 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_key_limits_through_the_coordinator() {
+    use chainx_testkit::gateway::{Gateway, Limits};
+    let redis = chainx_testkit::redis::Redis::start().await;
+    let anvil = Anvil::fixture().await;
+    let secrets = ["proc-shared-key-one", "proc-shared-key-two"];
+    let gateway = Gateway::start(
+        &anvil.url,
+        secrets
+            .iter()
+            .map(|s| {
+                (
+                    s.to_string(),
+                    Limits {
+                        rps: 10,
+                        daily: 1_000_000,
+                    },
+                )
+            })
+            .collect(),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |from: &str, to: &str, lake: &str| {
+        chainx(&[
+            "backfill",
+            "--provider-url",
+            &gateway.template(),
+            "--keys",
+            "one,two",
+            "--key-rps",
+            "10",
+            "--coordinator",
+            &redis.url,
+            "--from",
+            from,
+            "--to",
+            to,
+            "--lake",
+            lake,
+        ])
+        .env("CHAINX_KEY_ONE", secrets[0])
+        .env("CHAINX_KEY_TWO", secrets[1])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (l1, l2) = (dir.path().join("a"), dir.path().join("b"));
+    let p1 = spawn("0", "29", l1.to_str().unwrap());
+    let p2 = spawn("30", "59", l2.to_str().unwrap());
+    for p in [p1, p2] {
+        let out = p.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for s in secrets {
+        assert_eq!(gateway.rejected(s), 0);
+        assert!(
+            gateway.max_calls_per_second(s) <= 10,
+            "{} calls/s on one key",
+            gateway.max_calls_per_second(s)
+        );
+    }
+    assert_eq!(landed(&l1).await.0 + landed(&l2).await.0, 60);
+}

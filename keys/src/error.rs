@@ -27,8 +27,19 @@ pub enum Error {
     #[error("every key was refused by its provider (401/403): {keys}; check the secret values")]
     AllKeysBad { keys: String },
 
+    #[error("key coordinator {url}: {reason}; check that Redis is running there (--coordinator)")]
+    Coordinator { url: String, reason: String },
+
     #[error("a request of {calls} calls exceeds key `{key}`'s {rps} calls per second; use smaller batches")]
     BatchTooLarge { calls: u32, key: String, rps: u32 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A Redis URL with its password hidden.
+pub(crate) fn redact_redis(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+        _ => url.to_string(),
+    }
+}

@@ -12,6 +12,7 @@
 
 mod error;
 pub mod pool;
+mod redis_backend;
 pub mod secrets;
 
 pub use error::{Error, Result};

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::redis_backend::{Pick, RedisBackend};
 
 /// Slack added to the one-second window: calls sent 1 s apart may arrive closer together.
 const WINDOW_MARGIN: Duration = Duration::from_millis(50);
@@ -156,10 +157,19 @@ impl KeyState {
     }
 }
 
+/// Where the accounting lives.
+#[derive(Debug)]
+enum Backend {
+    /// In this process: one replica.
+    Local(Mutex<Vec<KeyState>>),
+    /// In Redis: every replica that shares the namespace.
+    Redis(RedisBackend),
+}
+
 #[derive(Debug)]
 pub struct KeyPool {
     keys: Vec<Key>,
-    state: Mutex<Vec<KeyState>>,
+    backend: Backend,
     started: Instant,
 }
 
@@ -177,9 +187,17 @@ impl KeyPool {
         let state = keys.iter().map(|_| KeyState::default()).collect();
         Ok(KeyPool {
             keys,
-            state: Mutex::new(state),
+            backend: Backend::Local(Mutex::new(state)),
             started: Instant::now(),
         })
+    }
+
+    /// A pool whose accounting is shared through Redis at `redis_url` with every replica using
+    /// the same `namespace`: limits hold across all of them.
+    pub async fn shared(keys: Vec<Key>, redis_url: &str, namespace: &str) -> Result<Self> {
+        let mut pool = KeyPool::new(keys)?;
+        pool.backend = Backend::Redis(RedisBackend::connect(redis_url, namespace).await?);
+        Ok(pool)
     }
 
     pub fn keys(&self) -> &[Key] {
@@ -197,20 +215,46 @@ impl KeyPool {
     }
 
     /// Calls per key over the last 24 h, by pseudo-name.
-    pub async fn usage(&self) -> Vec<(String, u64)> {
-        let state = self.state.lock().await;
-        self.keys
-            .iter()
-            .zip(state.iter())
-            .map(|(k, s)| (k.name.clone(), s.used_24h))
-            .collect()
+    pub async fn usage(&self) -> Result<Vec<(String, u64)>> {
+        match &self.backend {
+            Backend::Local(state) => {
+                let state = state.lock().await;
+                Ok(self
+                    .keys
+                    .iter()
+                    .zip(state.iter())
+                    .map(|(k, s)| (k.name.clone(), s.used_24h))
+                    .collect())
+            }
+            Backend::Redis(redis) => {
+                let mut out = Vec::new();
+                for k in &self.keys {
+                    out.push((k.name.clone(), redis.used_24h(&k.name).await?));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn route(&self, i: usize) -> Route {
+        let k = &self.keys[i];
+        Route {
+            index: i,
+            provider: k.provider.clone(),
+            name: k.name.clone(),
+            url: k.url.clone(),
+        }
     }
 
     /// A key with room for `calls` calls now, waiting (up to a minute) for one to free up.
     pub async fn acquire(&self, calls: u32) -> Result<Route> {
+        let state = match &self.backend {
+            Backend::Local(state) => state,
+            Backend::Redis(redis) => return self.acquire_shared(redis, calls).await,
+        };
         loop {
             let wake = {
-                let mut state = self.state.lock().await;
+                let mut state = state.lock().await;
                 let now = Instant::now();
                 let minute = now.duration_since(self.started).as_secs() / 60;
                 let mut best: Option<(usize, u64)> = None;
@@ -241,13 +285,7 @@ impl KeyPool {
                 }
                 if let Some((i, _)) = best {
                     state[i].record(now, minute, calls);
-                    let k = &self.keys[i];
-                    return Ok(Route {
-                        index: i,
-                        provider: k.provider.clone(),
-                        name: k.name.clone(),
-                        url: k.url.clone(),
-                    });
+                    return Ok(self.route(i));
                 }
                 if usable == 0 {
                     return Err(self.none_usable(&state, calls));
@@ -265,9 +303,64 @@ impl KeyPool {
         }
     }
 
+    async fn acquire_shared(&self, redis: &RedisBackend, calls: u32) -> Result<Route> {
+        let limits: Vec<(String, u32, u64)> = self.keys.iter().map(|k| (k.name.clone(), k.rps, k.daily)).collect();
+        loop {
+            match redis.pick(&limits, calls, WINDOW + WINDOW_MARGIN).await? {
+                Pick::Key(i) => return Ok(self.route(i)),
+                Pick::Wait(i, wait) if wait > MAX_WAIT => {
+                    return Err(Error::Exhausted {
+                        key: self.keys[i].name.clone(),
+                        wait,
+                    });
+                }
+                Pick::Wait(_, wait) => tokio::time::sleep(wait).await,
+                Pick::None => {
+                    let small = self
+                        .keys
+                        .iter()
+                        .min_by_key(|k| k.rps)
+                        .map_or((String::new(), 0), |k| (k.name.clone(), k.rps));
+                    return Err(if calls > small.1 {
+                        Error::BatchTooLarge {
+                            calls,
+                            key: small.0,
+                            rps: small.1,
+                        }
+                    } else {
+                        Error::AllKeysBad {
+                            keys: self.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
+                        }
+                    });
+                }
+            }
+        }
+    }
+
     /// Tells the pool how the provider answered a request made with `route`.
     pub async fn report(&self, route: &Route, outcome: Outcome) {
-        let mut state = self.state.lock().await;
+        let state = match &self.backend {
+            Backend::Local(state) => state,
+            Backend::Redis(redis) => {
+                let done = match outcome {
+                    Outcome::RateLimited { retry_after } => {
+                        tracing::warn!(key = %route.label(), ?retry_after, "rate limited by the provider; cooling the key down");
+                        redis
+                            .cool_down(&route.name, retry_after.unwrap_or(DEFAULT_COOL_DOWN))
+                            .await
+                    }
+                    Outcome::Refused => {
+                        tracing::error!(key = %route.label(), "refused by the provider (401/403); no longer used");
+                        redis.refuse(&route.name).await
+                    }
+                };
+                if let Err(e) = done {
+                    tracing::warn!(key = %route.label(), "could not record the outcome in the coordinator: {e}");
+                }
+                return;
+            }
+        };
+        let mut state = state.lock().await;
         let Some(s) = state.get_mut(route.index) else { return };
         match outcome {
             Outcome::RateLimited { retry_after } => {

@@ -6,7 +6,11 @@ use chainx_keys::{resolve_keys, KeyPool};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
-use crate::config::{backfill_config, provider_keys, rpc_config, FileConfig};
+use crate::config::{backfill_config, coordinator, provider_keys, rpc_config, FileConfig};
+
+/// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
+/// backfills and streamers alike.
+const KEYS_NAMESPACE: &str = "chainx:keys";
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
@@ -14,7 +18,11 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let cfg = backfill_config(&args, &file)?;
     let client = match provider_keys(&args.rpc, &file.rpc)? {
         Some((provider, secrets_file)) => {
-            let pool = KeyPool::new(resolve_keys(&[provider], secrets_file.as_deref())?)?;
+            let keys = resolve_keys(&[provider], secrets_file.as_deref())?;
+            let pool = match coordinator(&args.rpc, &file.rpc) {
+                Some(url) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
+                None => KeyPool::new(keys)?,
+            };
             Arc::new(RpcClient::with_keys(rpc, Arc::new(pool))?)
         }
         None => Arc::new(RpcClient::new(rpc)?),

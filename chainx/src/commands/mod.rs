@@ -5,7 +5,7 @@ use crate::cli::{Cli, Command, LakeCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Backfill(args) => backfill::run(args).await,
+        Command::Backfill(args) => backfill::run(*args).await,
         Command::Lake(LakeCommand::Show(args)) => lake::show(args).await,
     }
 }

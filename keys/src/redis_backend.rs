@@ -1,0 +1,185 @@
+//! Key accounting shared by every replica through Redis (shared mode): the same rules as the
+//! in-process pool, kept in Redis and applied by one Lua script per acquisition, so the purge,
+//! the choice and the record are atomic and use Redis's clock, not the replicas'.
+//!
+//! Per key `<ns>:<name>`:
+//! - `:calls`: sorted set, one member per call sent, scored by its time (ms): the rps window;
+//! - `:minutes` / `:mins`: hash minute -> calls plus `total`, and the sorted set of minutes
+//!   held, for the sliding 24 h budget;
+//! - `:cool`: until when (ms) the key cools down after a rate limit;
+//! - `:refused`: set once a provider refused the key (expires after a day, to re-probe).
+
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::Script;
+
+use crate::error::{Error, Result};
+
+const ACQUIRE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local minute = math.floor(tonumber(t[1]) / 60)
+local calls = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local day_minutes = 1440
+local best, best_used, soonest, soonest_i = nil, nil, nil, nil
+for i = 1, n do
+  local zk, hk, mk, ck, rk = KEYS[i*5-4], KEYS[i*5-3], KEYS[i*5-2], KEYS[i*5-1], KEYS[i*5]
+  local rps = tonumber(ARGV[3 + i*2 - 1])
+  local daily = tonumber(ARGV[3 + i*2])
+  if redis.call('EXISTS', rk) == 0 and calls <= rps then
+    redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - window)
+    local old = redis.call('ZRANGEBYSCORE', mk, '-inf', minute - day_minutes)
+    for _, m in ipairs(old) do
+      local c = tonumber(redis.call('HGET', hk, m) or '0')
+      redis.call('HINCRBY', hk, 'total', -c)
+      redis.call('HDEL', hk, m)
+      redis.call('ZREM', mk, m)
+    end
+    local used = tonumber(redis.call('HGET', hk, 'total') or '0')
+    local cool = tonumber(redis.call('GET', ck) or '0')
+    local free_at
+    if cool > now then
+      free_at = cool
+    elseif used + calls > daily then
+      local oldest = redis.call('ZRANGE', mk, 0, 0)
+      local m = tonumber(oldest[1] or minute)
+      free_at = (m + 1 + day_minutes) * 60000
+    else
+      local count = redis.call('ZCARD', zk)
+      if count + calls <= rps then
+        free_at = now
+      else
+        local e = redis.call('ZRANGE', zk, count + calls - rps - 1, count + calls - rps - 1, 'WITHSCORES')
+        free_at = tonumber(e[2]) + window
+      end
+    end
+    if free_at <= now then
+      if best == nil or used < best_used then best, best_used = i, used end
+    elseif soonest == nil or free_at < soonest then
+      soonest, soonest_i = free_at, i
+    end
+  end
+end
+if best then
+  local zk, hk, mk = KEYS[best*5-4], KEYS[best*5-3], KEYS[best*5-2]
+  local seq = redis.call('INCRBY', KEYS[n*5+1], calls)
+  for j = 1, calls do redis.call('ZADD', zk, now, (seq - j) .. '') end
+  redis.call('HINCRBY', hk, minute, calls)
+  redis.call('HINCRBY', hk, 'total', calls)
+  redis.call('ZADD', mk, minute, minute)
+  for _, k in ipairs({zk, hk, mk}) do redis.call('PEXPIRE', k, 90000000) end
+  return {best, 0}
+end
+if soonest then return {-soonest_i, soonest - now} end
+return {0, 0}
+"#;
+
+#[derive(Debug)]
+pub(crate) struct RedisBackend {
+    conn: MultiplexedConnection,
+    namespace: String,
+    acquire: Script,
+}
+
+/// What one acquisition attempt found.
+pub(crate) enum Pick {
+    /// Use key `i` now.
+    Key(usize),
+    /// Key `i` is the first to free, in `wait`.
+    Wait(usize, Duration),
+    /// No key can ever take this request.
+    None,
+}
+
+impl RedisBackend {
+    pub(crate) async fn connect(url: &str, namespace: &str) -> Result<Self> {
+        let shown = crate::error::redact_redis(url);
+        let bad = |e: redis::RedisError| Error::Coordinator {
+            url: shown.clone(),
+            reason: e.to_string(),
+        };
+        let client = redis::Client::open(url).map_err(bad)?;
+        let conn = client.get_multiplexed_async_connection().await.map_err(bad)?;
+        Ok(RedisBackend {
+            conn,
+            namespace: namespace.to_string(),
+            acquire: Script::new(ACQUIRE),
+        })
+    }
+
+    fn key(&self, name: &str, part: &str) -> String {
+        format!("{}:{name}:{part}", self.namespace)
+    }
+
+    pub(crate) async fn pick(&self, keys: &[(String, u32, u64)], calls: u32, window: Duration) -> Result<Pick> {
+        let mut inv = self.acquire.prepare_invoke();
+        for (name, _, _) in keys {
+            for part in ["calls", "minutes", "mins", "cool", "refused"] {
+                inv.key(self.key(name, part));
+            }
+        }
+        inv.key(format!("{}:seq", self.namespace));
+        inv.arg(calls).arg(keys.len()).arg(window.as_millis() as u64);
+        for (_, rps, daily) in keys {
+            inv.arg(*rps).arg(*daily);
+        }
+        let (i, wait_ms): (i64, i64) = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(match i {
+            0 => Pick::None,
+            i if i > 0 => Pick::Key(i as usize - 1),
+            i => Pick::Wait((-i) as usize - 1, Duration::from_millis(wait_ms.max(0) as u64)),
+        })
+    }
+
+    pub(crate) async fn cool_down(&self, name: &str, wait: Duration) -> Result<()> {
+        // The key's cool-down end, on Redis's clock: now + wait, kept only as long as it matters.
+        let script = Script::new(
+            "local t = redis.call('TIME'); local until_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]);
+             local cur = tonumber(redis.call('GET', KEYS[1]) or '0');
+             if until_ms > cur then redis.call('SET', KEYS[1], until_ms, 'PX', tonumber(ARGV[1]) + 1000) end
+             return until_ms",
+        );
+        let _: i64 = script
+            .key(self.key(name, "cool"))
+            .arg(wait.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn refuse(&self, name: &str) -> Result<()> {
+        let _: () = redis::cmd("SET")
+            .arg(self.key(name, "refused"))
+            .arg(1)
+            .arg("EX")
+            .arg(86_400)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn used_24h(&self, name: &str) -> Result<u64> {
+        let v: Option<u64> = redis::cmd("HGET")
+            .arg(self.key(name, "minutes"))
+            .arg("total")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(v.unwrap_or(0))
+    }
+
+    fn err(&self, e: redis::RedisError) -> Error {
+        Error::Coordinator {
+            url: format!("redis namespace {}", self.namespace),
+            reason: e.to_string(),
+        }
+    }
+}
