@@ -70,6 +70,12 @@ pub struct RpcArgs {
     /// Redis URL shared by all replicas, so key limits hold across them [default: in-process, one replica]
     #[arg(long, env = "CHAINX_COORDINATOR", help_heading = "API keys", hide_env_values = true)]
     pub coordinator: Option<String>,
+    /// Append one JSON line per provider request here (key pseudo-name, method, batch size, status, latency)
+    #[arg(long, env = "CHAINX_REQUEST_LOG", help_heading = "API keys")]
+    pub request_log: Option<std::path::PathBuf>,
+    /// This replica's name in the request log [default: HOSTNAME-pid]
+    #[arg(long, env = "CHAINX_REPLICA_ID", help_heading = "API keys")]
+    pub replica_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,8 @@ pub struct RpcSection {
     pub key_daily: Option<u64>,
     pub secrets_file: Option<std::path::PathBuf>,
     pub coordinator: Option<String>,
+    pub request_log: Option<std::path::PathBuf>,
+    pub replica_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +160,20 @@ pub fn provider_keys(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<Option
 /// The Redis URL replicas share key accounting through, if any.
 pub fn coordinator(args: &RpcArgs, file: &RpcSection) -> Option<String> {
     args.coordinator.clone().or_else(|| file.coordinator.clone())
+}
+
+/// Where to log requests, and as which replica.
+pub fn request_log(args: &RpcArgs, file: &RpcSection) -> Option<(PathBuf, String)> {
+    let path = args.request_log.clone().or_else(|| file.request_log.clone())?;
+    let replica = args
+        .replica_id
+        .clone()
+        .or_else(|| file.replica_id.clone())
+        .unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "chainx".to_string());
+            format!("{host}-{}", std::process::id())
+        });
+    Some((path, replica))
 }
 
 pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {

@@ -12,6 +12,7 @@ mod error;
 pub mod fetch;
 pub mod raw;
 pub mod redact;
+pub mod request_log;
 pub mod rows;
 pub mod rpc;
 
@@ -19,5 +20,6 @@ pub use alloy_primitives;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
 pub use redact::redact_url;
+pub use request_log::RequestLog;
 pub use rows::{BlockRow, TransactionRow, TxKind, Withdrawal};
 pub use rpc::{RpcClient, RpcConfig, RpcStats};

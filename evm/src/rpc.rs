@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use chainx_keys::{KeyPool, Outcome};
 
 use crate::redact::{redact_url, scrub, secret_parts};
+use crate::request_log::{RequestLog, RequestRecord};
 
 /// JSON-RPC "method not found".
 pub const METHOD_NOT_FOUND: i64 = -32601;
@@ -142,6 +143,7 @@ pub struct RpcClient {
     pacing: Option<Pacing>,
     /// API keys to rotate through; `None` sends every request to `url`.
     keys: Option<Arc<KeyPool>>,
+    request_log: Option<Arc<RequestLog>>,
     stats: Arc<RpcStats>,
 }
 
@@ -215,6 +217,7 @@ impl RpcClient {
             in_flight: Semaphore::new(config.max_concurrent_requests.max(1)),
             pacing,
             keys: None,
+            request_log: None,
             config,
             stats: Arc::new(RpcStats::default()),
         })
@@ -229,6 +232,12 @@ impl RpcClient {
         client.secrets = pool.secret_urls().flat_map(secret_parts).collect();
         client.keys = Some(pool);
         Ok(client)
+    }
+
+    /// Logs every HTTP request to `log`.
+    pub fn with_request_log(mut self, log: Arc<RequestLog>) -> Self {
+        self.request_log = Some(log);
+        self
     }
 
     /// The most calls one HTTP request may carry (a key's rps, with a key pool).
@@ -342,6 +351,20 @@ impl RpcClient {
             .map_err(|_| Attempt::Fatal(self.malformed(what, "client shut down".to_string())))?;
         self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
         self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
+        let sent_at = Instant::now();
+        let log = |status: u16, error: Option<&str>| {
+            if let Some(log) = &self.request_log {
+                log.record(&RequestRecord {
+                    provider: route.as_ref().map(|r| r.provider.as_str()),
+                    key: route.as_ref().map(|r| r.name.as_str()),
+                    method: calls.first().map_or("", |c| c.method),
+                    calls: calls.len(),
+                    status,
+                    error,
+                    latency: sent_at.elapsed(),
+                });
+            }
+        };
         let sent = self
             .http
             .post(url)
@@ -353,10 +376,9 @@ impl RpcClient {
             Ok(r) => r,
             // Timeouts, refused or reset connections: the node or the network may recover.
             Err(e) => {
-                return Err(Attempt::Retry {
-                    reason: e.without_url().to_string(),
-                    after: None,
-                })
+                let reason = e.without_url().to_string();
+                log(0, Some(&reason));
+                return Err(Attempt::Retry { reason, after: None });
             }
         };
         let status = resp.status();
@@ -369,12 +391,12 @@ impl RpcClient {
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                return Err(Attempt::Retry {
-                    reason: e.without_url().to_string(),
-                    after: None,
-                })
+                let reason = e.without_url().to_string();
+                log(status.as_u16(), Some(&reason));
+                return Err(Attempt::Retry { reason, after: None });
             }
         };
+        log(status.as_u16(), None);
         if let (Some(pool), Some(route)) = (&self.keys, &route) {
             let outcome = match status.as_u16() {
                 429 => Some(Outcome::RateLimited { retry_after }),

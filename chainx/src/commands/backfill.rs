@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chainx_evm::{BlockFetcher, RpcClient};
+use chainx_evm::{BlockFetcher, RequestLog, RpcClient};
 use chainx_keys::{resolve_keys, KeyPool};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
-use crate::config::{backfill_config, coordinator, provider_keys, rpc_config, FileConfig};
+use crate::config::{backfill_config, coordinator, provider_keys, request_log, rpc_config, FileConfig};
 
 /// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
 /// backfills and streamers alike.
@@ -16,17 +16,23 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let rpc = rpc_config(&args.rpc, &file.rpc)?;
     let cfg = backfill_config(&args, &file)?;
-    let client = match provider_keys(&args.rpc, &file.rpc)? {
+    let mut client = match provider_keys(&args.rpc, &file.rpc)? {
         Some((provider, secrets_file)) => {
             let keys = resolve_keys(&[provider], secrets_file.as_deref())?;
             let pool = match coordinator(&args.rpc, &file.rpc) {
                 Some(url) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
                 None => KeyPool::new(keys)?,
             };
-            Arc::new(RpcClient::with_keys(rpc, Arc::new(pool))?)
+            RpcClient::with_keys(rpc, Arc::new(pool))?
         }
-        None => Arc::new(RpcClient::new(rpc)?),
+        None => RpcClient::new(rpc)?,
     };
+    if let Some((path, replica)) = request_log(&args.rpc, &file.rpc) {
+        let log = RequestLog::to_file(&path, replica)
+            .with_context(|| format!("cannot open the request log {}", path.display()))?;
+        client = client.with_request_log(Arc::new(log));
+    }
+    let client = Arc::new(client);
     let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
 
     // Drawn only when stderr is a terminal, from the first fetched batch on.
