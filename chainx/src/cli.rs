@@ -70,6 +70,12 @@ pub struct RpcArgs {
     /// Redis URL shared by all replicas, so key limits hold across them [default: in-process, one replica]
     #[arg(long, env = "CHAINX_COORDINATOR", help_heading = "API keys", hide_env_values = true)]
     pub coordinator: Option<String>,
+    /// shared: any replica uses any key within the shared limits; exclusive: each replica leases one key [default: shared]
+    #[arg(long, env = "CHAINX_KEY_MODE", value_parser = ["shared", "exclusive"], help_heading = "API keys")]
+    pub key_mode: Option<String>,
+    /// Exclusive mode: seconds a lease lasts unless renewed; a crashed replica's key frees within it [default: 30]
+    #[arg(long, env = "CHAINX_LEASE_TTL_SECS", help_heading = "API keys")]
+    pub lease_ttl_secs: Option<u64>,
     /// Append one JSON line per provider request here (key pseudo-name, method, batch size, status, latency)
     #[arg(long, env = "CHAINX_REQUEST_LOG", help_heading = "API keys")]
     pub request_log: Option<std::path::PathBuf>,

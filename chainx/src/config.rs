@@ -65,6 +65,8 @@ pub struct RpcSection {
     pub coordinator: Option<String>,
     pub request_log: Option<std::path::PathBuf>,
     pub replica_id: Option<String>,
+    pub key_mode: Option<String>,
+    pub lease_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,18 +164,32 @@ pub fn coordinator(args: &RpcArgs, file: &RpcSection) -> Option<String> {
     args.coordinator.clone().or_else(|| file.coordinator.clone())
 }
 
-/// Where to log requests, and as which replica.
-pub fn request_log(args: &RpcArgs, file: &RpcSection) -> Option<(PathBuf, String)> {
-    let path = args.request_log.clone().or_else(|| file.request_log.clone())?;
-    let replica = args
-        .replica_id
+/// This replica's name in the request log and on key leases [default: HOSTNAME-pid].
+pub fn replica_id(args: &RpcArgs, file: &RpcSection) -> String {
+    args.replica_id
         .clone()
         .or_else(|| file.replica_id.clone())
         .unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "chainx".to_string());
             format!("{host}-{}", std::process::id())
-        });
-    Some((path, replica))
+        })
+}
+
+/// Where to log requests.
+pub fn request_log(args: &RpcArgs, file: &RpcSection) -> Option<PathBuf> {
+    args.request_log.clone().or_else(|| file.request_log.clone())
+}
+
+/// The key mode: `None` for shared, `Some(lease TTL)` for exclusive.
+pub fn exclusive_ttl(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<Option<std::time::Duration>> {
+    match args.key_mode.clone().or_else(|| file.key_mode.clone()).as_deref() {
+        None | Some("shared") => Ok(None),
+        Some("exclusive") => {
+            let secs = args.lease_ttl_secs.or(file.lease_ttl_secs).unwrap_or(30);
+            Ok(Some(std::time::Duration::from_secs(secs.max(1))))
+        }
+        Some(other) => anyhow::bail!("key mode `{other}` is neither shared nor exclusive"),
+    }
 }
 
 pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chainx_tables::{lake_url, read, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::free_port;
+use chainx_testkit::gateway::{Gateway, Limits};
 
 fn chainx(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chainx"));
@@ -208,7 +209,6 @@ async fn summary_line_then_lake_show_from_a_config_file() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_key_values_never_reach_logs_outputs_or_files() {
-    use chainx_testkit::gateway::{Gateway, Limits};
     let secrets = ["9aa3d95b3bc440fa88ea12eaa4456161", "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"];
     let anvil = Anvil::fixture().await;
     let limits = Limits {
@@ -276,36 +276,28 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_share_key_limits_through_the_coordinator() {
-    use chainx_testkit::gateway::{Gateway, Limits};
+/// Runs two backfill processes at once sharing keys `one,two,three` through Redis, with
+/// `extra` flags; returns the gateway, the two lakes and the two request logs.
+async fn two_replicas(extra: &[&str]) -> (Gateway, tempfile::TempDir, Anvil, chainx_testkit::redis::Redis) {
     let redis = chainx_testkit::redis::Redis::start().await;
     let anvil = Anvil::fixture().await;
-    let secrets = ["proc-shared-key-one", "proc-shared-key-two"];
-    let gateway = Gateway::start(
-        &anvil.url,
-        secrets
-            .iter()
-            .map(|s| {
-                (
-                    s.to_string(),
-                    Limits {
-                        rps: 10,
-                        daily: 1_000_000,
-                    },
-                )
-            })
-            .collect(),
-    )
-    .await;
+    let limits = Limits {
+        rps: 10,
+        daily: 1_000_000,
+    };
+    let gateway = Gateway::start(&anvil.url, SECRETS.iter().map(|s| (s.to_string(), limits)).collect()).await;
     let dir = tempfile::tempdir().unwrap();
-    let spawn = |from: &str, to: &str, lake: &str| {
-        chainx(&[
+    let template = gateway.template();
+    let mut children = Vec::new();
+    for (i, (from, to)) in [("0", "29"), ("30", "59")].into_iter().enumerate() {
+        let lake = dir.path().join(format!("lake{i}"));
+        let log = dir.path().join(format!("requests{i}.jsonl"));
+        let mut args = vec![
             "backfill",
             "--provider-url",
-            &gateway.template(),
+            &template,
             "--keys",
-            "one,two",
+            "one,two,three",
             "--key-rps",
             "10",
             "--coordinator",
@@ -314,24 +306,25 @@ async fn two_processes_share_key_limits_through_the_coordinator() {
             from,
             "--to",
             to,
-            "--lake",
-            lake,
-        ])
-        .env("CHAINX_KEY_ONE", secrets[0])
-        .env("CHAINX_KEY_TWO", secrets[1])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-    };
-    let (l1, l2) = (dir.path().join("a"), dir.path().join("b"));
-    let p1 = spawn("0", "29", l1.to_str().unwrap());
-    let p2 = spawn("30", "59", l2.to_str().unwrap());
-    for p in [p1, p2] {
+        ];
+        let (lake, log, replica) = (
+            lake.to_str().unwrap().to_string(),
+            log.to_str().unwrap().to_string(),
+            format!("replica-{i}"),
+        );
+        args.extend(["--lake", &lake, "--request-log", &log, "--replica-id", &replica]);
+        args.extend_from_slice(extra);
+        let mut cmd = chainx(&args);
+        for (name, secret) in ["ONE", "TWO", "THREE"].iter().zip(SECRETS) {
+            cmd.env(format!("CHAINX_KEY_{name}"), secret);
+        }
+        children.push(cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap());
+    }
+    for p in children {
         let out = p.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    for s in secrets {
+    for s in SECRETS {
         assert_eq!(gateway.rejected(s), 0);
         assert!(
             gateway.max_calls_per_second(s) <= 10,
@@ -339,5 +332,40 @@ async fn two_processes_share_key_limits_through_the_coordinator() {
             gateway.max_calls_per_second(s)
         );
     }
-    assert_eq!(landed(&l1).await.0 + landed(&l2).await.0, 60);
+    let blocks = landed(&dir.path().join("lake0")).await.0 + landed(&dir.path().join("lake1")).await.0;
+    assert_eq!(blocks, 60);
+    (gateway, dir, anvil, redis)
+}
+
+const SECRETS: [&str; 3] = ["proc-shared-key-one", "proc-shared-key-two", "proc-shared-key-three"];
+
+fn keys_used(log: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_key_limits_through_the_coordinator() {
+    let (_gateway, dir, _anvil, _redis) = two_replicas(&[]).await;
+    // Shared mode: both replicas may use every key.
+    assert!(keys_used(&dir.path().join("requests0.jsonl")).len() > 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_mode_gives_each_process_its_own_key() {
+    let (_gateway, dir, _anvil, _redis) = two_replicas(&["--key-mode", "exclusive", "--lease-ttl-secs", "10"]).await;
+    let (a, b) = (
+        keys_used(&dir.path().join("requests0.jsonl")),
+        keys_used(&dir.path().join("requests1.jsonl")),
+    );
+    assert_eq!((a.len(), b.len()), (1, 1), "a replica used several keys: {a:?} {b:?}");
+    assert!(a.is_disjoint(&b), "two replicas used one key: {a:?} {b:?}");
 }

@@ -171,6 +171,25 @@ pub struct KeyPool {
     keys: Vec<Key>,
     backend: Backend,
     started: Instant,
+    /// Exclusive mode: this replica holds one key at a time through a lease.
+    exclusive: Option<Exclusive>,
+}
+
+/// The original design's mode: at any instant a key serves one replica only, which then has
+/// the key's whole rps. n replicas need more than n keys; a replica with no free key waits.
+#[derive(Debug)]
+struct Exclusive {
+    replica: String,
+    ttl: Duration,
+    lease: Mutex<Option<Lease>>,
+}
+
+#[derive(Debug)]
+struct Lease {
+    index: usize,
+    /// `<replica>:<fencing token>`: renewals and the release only act on our own lease.
+    value: String,
+    renewed: Instant,
 }
 
 impl KeyPool {
@@ -189,6 +208,7 @@ impl KeyPool {
             keys,
             backend: Backend::Local(Mutex::new(state)),
             started: Instant::now(),
+            exclusive: None,
         })
     }
 
@@ -198,6 +218,51 @@ impl KeyPool {
         let mut pool = KeyPool::new(keys)?;
         pool.backend = Backend::Redis(RedisBackend::connect(redis_url, namespace).await?);
         Ok(pool)
+    }
+
+    /// Exclusive mode through Redis: this replica (`replica`, unique among replicas) leases one
+    /// key at a time for `ttl`, renews it while in use, and releases it in [`release`](Self::release).
+    /// A replica that dies loses its lease within `ttl`.
+    pub async fn exclusive(
+        keys: Vec<Key>,
+        redis_url: &str,
+        namespace: &str,
+        replica: &str,
+        ttl: Duration,
+    ) -> Result<Self> {
+        let mut pool = KeyPool::shared(keys, redis_url, namespace).await?;
+        pool.exclusive = Some(Exclusive {
+            replica: replica.to_string(),
+            ttl,
+            lease: Mutex::new(None),
+        });
+        Ok(pool)
+    }
+
+    /// Gives up this replica's lease (exclusive mode), so another replica may take the key now
+    /// rather than after the TTL.
+    pub async fn release(&self) {
+        let (Backend::Redis(redis), Some(ex)) = (&self.backend, &self.exclusive) else {
+            return;
+        };
+        if let Some(lease) = ex.lease.lock().await.take() {
+            let name = &self.keys[lease.index].name;
+            if let Err(e) = redis.release(name, &lease.value).await {
+                tracing::warn!(key = %name, "could not release the lease (it expires by itself): {e}");
+            }
+        }
+    }
+
+    /// The replica holding each key's lease, by pseudo-name (exclusive mode).
+    pub async fn holders(&self) -> Result<Vec<(String, Option<String>)>> {
+        let Backend::Redis(redis) = &self.backend else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for k in &self.keys {
+            out.push((k.name.clone(), redis.holder(&k.name).await?));
+        }
+        Ok(out)
     }
 
     pub fn keys(&self) -> &[Key] {
@@ -248,9 +313,10 @@ impl KeyPool {
 
     /// A key with room for `calls` calls now, waiting (up to a minute) for one to free up.
     pub async fn acquire(&self, calls: u32) -> Result<Route> {
-        let state = match &self.backend {
-            Backend::Local(state) => state,
-            Backend::Redis(redis) => return self.acquire_shared(redis, calls).await,
+        let state = match (&self.backend, &self.exclusive) {
+            (Backend::Local(state), _) => state,
+            (Backend::Redis(redis), Some(ex)) => return self.acquire_exclusive(redis, ex, calls).await,
+            (Backend::Redis(redis), None) => return self.acquire_shared(redis, calls).await,
         };
         loop {
             let wake = {
@@ -334,6 +400,87 @@ impl KeyPool {
                     });
                 }
             }
+        }
+    }
+
+    async fn acquire_exclusive(&self, redis: &RedisBackend, ex: &Exclusive, calls: u32) -> Result<Route> {
+        let mut given_up: Vec<usize> = Vec::new();
+        loop {
+            let i = self.hold_lease(redis, ex, &given_up).await?;
+            let k = &self.keys[i];
+            match redis
+                .pick(&[(k.name.clone(), k.rps, k.daily)], calls, WINDOW + WINDOW_MARGIN)
+                .await?
+            {
+                Pick::Key(_) => return Ok(self.route(i)),
+                Pick::Wait(_, wait) if wait <= MAX_WAIT => tokio::time::sleep(wait).await,
+                // Spent, or refused: give the key up and lease another.
+                outcome => {
+                    if calls > k.rps {
+                        return Err(Error::BatchTooLarge {
+                            calls,
+                            key: k.name.clone(),
+                            rps: k.rps,
+                        });
+                    }
+                    self.release().await;
+                    given_up.push(i);
+                    if given_up.len() == self.keys.len() {
+                        return Err(match outcome {
+                            Pick::Wait(_, wait) => Error::Exhausted {
+                                key: k.name.clone(),
+                                wait,
+                            },
+                            _ => Error::AllKeysBad {
+                                keys: self.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The index of the key this replica holds, leasing the least-used free one if it holds
+    /// none (or lost its lease), and waiting while every key is held by other replicas.
+    async fn hold_lease(&self, redis: &RedisBackend, ex: &Exclusive, skip: &[usize]) -> Result<usize> {
+        let mut lease = ex.lease.lock().await;
+        if let Some(l) = lease.as_mut() {
+            if skip.contains(&l.index) {
+                *lease = None;
+            } else if l.renewed.elapsed() < ex.ttl / 3 {
+                return Ok(l.index);
+            } else if redis.renew(&self.keys[l.index].name, &l.value, ex.ttl).await? {
+                l.renewed = Instant::now();
+                return Ok(l.index);
+            } else {
+                tracing::warn!(key = %self.keys[l.index].name, "lost the lease on the key; taking another");
+                *lease = None;
+            }
+        }
+        let mut told = false;
+        loop {
+            let mut order = Vec::new();
+            for (i, k) in self.keys.iter().enumerate().filter(|(i, _)| !skip.contains(i)) {
+                order.push((redis.used_24h(&k.name).await?, i));
+            }
+            order.sort_unstable();
+            for (_, i) in order {
+                if let Some(value) = redis.try_lease(&self.keys[i].name, &ex.replica, ex.ttl).await? {
+                    tracing::info!(key = %self.keys[i].name, replica = %ex.replica, "leased the key");
+                    *lease = Some(Lease {
+                        index: i,
+                        value,
+                        renewed: Instant::now(),
+                    });
+                    return Ok(i);
+                }
+            }
+            if !told {
+                tracing::info!(replica = %ex.replica, "every key is leased by another replica; waiting for one");
+                told = true;
+            }
+            tokio::time::sleep((ex.ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))).await;
         }
     }
 

@@ -183,3 +183,65 @@ impl RedisBackend {
         }
     }
 }
+
+/// Renews a lease only if this replica still holds it (its value is ours).
+const RENEW: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/// Releases a lease only if this replica still holds it.
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+impl RedisBackend {
+    /// Tries to lease key `name` for `ttl`; returns the lease value (replica and fencing token).
+    pub(crate) async fn try_lease(&self, name: &str, replica: &str, ttl: Duration) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        let token: u64 = redis::cmd("INCR")
+            .arg(self.key(name, "fence"))
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        let value = format!("{replica}:{token}");
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(name, "lease"))
+            .arg(&value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(set.map(|_| value))
+    }
+
+    /// Extends the lease if still ours; false when it was lost (expired and taken).
+    pub(crate) async fn renew(&self, name: &str, value: &str, ttl: Duration) -> Result<bool> {
+        let n: i64 = Script::new(RENEW)
+            .key(self.key(name, "lease"))
+            .arg(value)
+            .arg(ttl.as_millis() as u64)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn release(&self, name: &str, value: &str) -> Result<()> {
+        let _: i64 = Script::new(RELEASE)
+            .key(self.key(name, "lease"))
+            .arg(value)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Who holds key `name`'s lease, if anyone (the replica part of the value).
+    pub(crate) async fn holder(&self, name: &str) -> Result<Option<String>> {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(self.key(name, "lease"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(v.and_then(|v| v.rsplit_once(':').map(|(r, _)| r.to_string())))
+    }
+}

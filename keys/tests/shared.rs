@@ -97,3 +97,83 @@ async fn an_unreachable_coordinator_is_a_clear_error() {
         "{err}"
     );
 }
+
+async fn exclusive(redis: &Redis, ns: &str, replica: &str, keys: Vec<Key>, ttl: Duration) -> KeyPool {
+    KeyPool::exclusive(keys, &redis.url, ns, replica, ttl).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_replicas_each_hold_a_different_key() {
+    let redis = Redis::start().await;
+    let keys = || {
+        (0..4)
+            .map(|i| key(&format!("k{i}"), 1000, 1_000_000))
+            .collect::<Vec<_>>()
+    };
+    let ttl = Duration::from_secs(10);
+    let pools = [
+        exclusive(&redis, "x1", "r0", keys(), ttl).await,
+        exclusive(&redis, "x1", "r1", keys(), ttl).await,
+        exclusive(&redis, "x1", "r2", keys(), ttl).await,
+    ];
+    async fn used(pool: &KeyPool) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            names.insert(pool.acquire(1).await.unwrap().name);
+        }
+        names
+    }
+    let (a, b, c) = tokio::join!(used(&pools[0]), used(&pools[1]), used(&pools[2]));
+    for set in [&a, &b, &c] {
+        assert_eq!(set.len(), 1, "a replica used several keys: {set:?}");
+    }
+    let all: std::collections::BTreeSet<_> = a.iter().chain(&b).chain(&c).collect();
+    assert_eq!(all.len(), 3, "two replicas shared a key: {a:?} {b:?} {c:?}");
+    let holders = pools[0].holders().await.unwrap();
+    assert_eq!(holders.iter().filter(|(_, h)| h.is_some()).count(), 3);
+    for p in &pools {
+        p.release().await;
+    }
+    assert!(
+        pools[0].holders().await.unwrap().iter().all(|(_, h)| h.is_none()),
+        "release left leases"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_key_is_free_again_within_the_ttl() {
+    let redis = Redis::start().await;
+    let ttl = Duration::from_secs(1);
+    let a = exclusive(&redis, "x2", "dead", vec![key("only", 1000, 1000)], ttl).await;
+    a.acquire(1).await.unwrap();
+    drop(a); // a crash: no release
+    let b = exclusive(&redis, "x2", "alive", vec![key("only", 1000, 1000)], ttl).await;
+    let started = Instant::now();
+    b.acquire(1).await.unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited <= ttl + Duration::from_millis(500),
+        "took {waited:?} with a {ttl:?} TTL"
+    );
+    assert_eq!(b.holders().await.unwrap()[0].1.as_deref(), Some("alive"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_without_a_free_key_waits_rather_than_sharing() {
+    let redis = Redis::start().await;
+    let ttl = Duration::from_secs(30);
+    let a = exclusive(&redis, "x3", "a", vec![key("only", 1000, 1000)], ttl).await;
+    let b = std::sync::Arc::new(exclusive(&redis, "x3", "b", vec![key("only", 1000, 1000)], ttl).await);
+    a.acquire(1).await.unwrap();
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.acquire(1).await.unwrap().name }
+    });
+    for _ in 0..50 {
+        a.acquire(1).await.unwrap();
+    }
+    assert!(!waiting.is_finished(), "b got a key that a holds");
+    a.release().await;
+    assert_eq!(waiting.await.unwrap(), "only");
+    assert_eq!(b.holders().await.unwrap()[0].1.as_deref(), Some("b"));
+}

@@ -6,7 +6,9 @@ use chainx_keys::{resolve_keys, KeyPool};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
-use crate::config::{backfill_config, coordinator, provider_keys, request_log, rpc_config, FileConfig};
+use crate::config::{
+    backfill_config, coordinator, exclusive_ttl, provider_keys, replica_id, request_log, rpc_config, FileConfig,
+};
 
 /// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
 /// backfills and streamers alike.
@@ -16,18 +18,25 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let rpc = rpc_config(&args.rpc, &file.rpc)?;
     let cfg = backfill_config(&args, &file)?;
+    let replica = replica_id(&args.rpc, &file.rpc);
+    let mut pool = None;
     let mut client = match provider_keys(&args.rpc, &file.rpc)? {
         Some((provider, secrets_file)) => {
             let keys = resolve_keys(&[provider], secrets_file.as_deref())?;
-            let pool = match coordinator(&args.rpc, &file.rpc) {
-                Some(url) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
-                None => KeyPool::new(keys)?,
-            };
-            RpcClient::with_keys(rpc, Arc::new(pool))?
+            let shared = Arc::new(
+                match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
+                    (Some(url), Some(ttl)) => KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, &replica, ttl).await?,
+                    (Some(url), None) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
+                    (None, Some(_)) => anyhow::bail!("--key-mode exclusive needs --coordinator (a Redis URL)"),
+                    (None, None) => KeyPool::new(keys)?,
+                },
+            );
+            pool = Some(shared.clone());
+            RpcClient::with_keys(rpc, shared)?
         }
         None => RpcClient::new(rpc)?,
     };
-    if let Some((path, replica)) = request_log(&args.rpc, &file.rpc) {
+    if let Some(path) = request_log(&args.rpc, &file.rpc) {
         let log = RequestLog::to_file(&path, replica)
             .with_context(|| format!("cannot open the request log {}", path.display()))?;
         client = client.with_request_log(Arc::new(log));
@@ -45,9 +54,13 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
             }),
     );
 
-    let summary = chainx_batch::backfill(&fetcher, &cfg, &bar)
-        .await
-        .with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
+    let result = chainx_batch::backfill(&fetcher, &cfg, &bar).await;
+    if let Some(pool) = pool {
+        // Exclusive mode: hand the key back now rather than after the lease TTL.
+        pool.release().await;
+    }
+    let summary =
+        result.with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
     bar.finish_and_clear();
     println!("{summary}");
     Ok(())
