@@ -42,6 +42,9 @@ pub const DEFAULT_KEY_DAILY: u64 = 100_000;
 pub struct FileConfig {
     #[serde(default)]
     pub rpc: RpcSection,
+    /// Several providers, each with its own URL, keys and limits (`[[providers]]`).
+    #[serde(default)]
+    pub providers: Vec<ProviderSection>,
     #[serde(default)]
     pub lake: LakeSection,
     #[serde(default)]
@@ -67,6 +70,18 @@ pub struct RpcSection {
     pub replica_id: Option<String>,
     pub key_mode: Option<String>,
     pub lease_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSection {
+    pub name: String,
+    /// A URL template with `{key}`; without `keys`, a plain node URL.
+    pub url: String,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    pub rps: Option<u32>,
+    pub daily: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,36 +142,39 @@ pub fn rpc_config(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<RpcConfig
     Ok(cfg)
 }
 
-/// The provider's keys, when `--keys` (or `[rpc] keys`) names any.
-pub fn provider_keys(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<Option<(ProviderKeys, Option<PathBuf>)>> {
-    let Some(keys) = args
-        .keys
-        .clone()
-        .or_else(|| file.keys.clone())
-        .filter(|k| !k.is_empty())
-    else {
-        return Ok(None);
-    };
-    let template = args
-        .provider_url
-        .clone()
-        .or_else(|| file.provider_url.clone())
-        .context("--keys needs --provider-url, a URL template with {key} where the key goes")?;
-    let provider = url::Url::parse(&template.replace("{key}", "key"))
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or_else(|| "provider".to_string());
-    let keys = ProviderKeys {
-        provider,
-        url_template: template,
-        keys,
-        rps: args.key_rps.or(file.key_rps).unwrap_or(DEFAULT_KEY_RPS),
-        daily: args.key_daily.or(file.key_daily).unwrap_or(DEFAULT_KEY_DAILY),
-    };
-    Ok(Some((
-        keys,
-        args.secrets_file.clone().or_else(|| file.secrets_file.clone()),
-    )))
+/// Every provider's keys: the flags' provider (`--provider-url`, `--keys`) and the file's
+/// `[[providers]]`. Empty when neither names any: then the plain `--rpc-url` is used.
+pub fn provider_keys(args: &RpcArgs, file: &FileConfig) -> anyhow::Result<(Vec<ProviderKeys>, Option<PathBuf>)> {
+    let rpc = &file.rpc;
+    let mut out = Vec::new();
+    if let Some(keys) = args.keys.clone().or_else(|| rpc.keys.clone()).filter(|k| !k.is_empty()) {
+        let template = args
+            .provider_url
+            .clone()
+            .or_else(|| rpc.provider_url.clone())
+            .context("--keys needs --provider-url, a URL template with {key} where the key goes")?;
+        let provider = url::Url::parse(&template.replace("{key}", "key"))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "provider".to_string());
+        out.push(ProviderKeys {
+            provider,
+            url_template: template,
+            keys,
+            rps: args.key_rps.or(rpc.key_rps).unwrap_or(DEFAULT_KEY_RPS),
+            daily: args.key_daily.or(rpc.key_daily).unwrap_or(DEFAULT_KEY_DAILY),
+        });
+    }
+    for p in &file.providers {
+        out.push(ProviderKeys {
+            provider: p.name.clone(),
+            url_template: p.url.clone(),
+            keys: p.keys.clone(),
+            rps: p.rps.unwrap_or(DEFAULT_KEY_RPS),
+            daily: p.daily.unwrap_or(DEFAULT_KEY_DAILY),
+        });
+    }
+    Ok((out, args.secrets_file.clone().or_else(|| rpc.secrets_file.clone())))
 }
 
 /// The Redis URL replicas share key accounting through, if any.
@@ -293,7 +311,8 @@ mod tests {
             "--provider-url",
             "https://mainnet.infura.io/v3/{key}",
         ]);
-        let (p, secrets) = provider_keys(&args.rpc, &RpcSection::default()).unwrap().unwrap();
+        let (providers, secrets) = provider_keys(&args.rpc, &FileConfig::default()).unwrap();
+        let p = &providers[0];
         assert_eq!(p.keys, vec!["api_key_1", "api_key_2"]);
         assert_eq!(
             (p.rps, p.daily, p.provider.as_str()),
@@ -301,13 +320,41 @@ mod tests {
         );
         assert!(secrets.is_none());
         let args = backfill_args(&["--keys", "api_key_1"]);
-        let err = provider_keys(&args.rpc, &RpcSection::default())
+        let err = provider_keys(&args.rpc, &FileConfig::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("--provider-url"), "{err}");
-        assert!(provider_keys(&backfill_args(&[]).rpc, &RpcSection::default())
+        assert!(provider_keys(&backfill_args(&[]).rpc, &FileConfig::default())
             .unwrap()
-            .is_none());
+            .0
+            .is_empty());
+    }
+
+    #[test]
+    fn several_providers_come_from_the_file() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [[providers]]
+            name = "infura"
+            url = "https://mainnet.infura.io/v3/{key}"
+            keys = ["api_key_1", "api_key_2"]
+            [[providers]]
+            name = "alchemy"
+            url = "https://eth-mainnet.g.alchemy.com/v2/{key}"
+            keys = ["alchemy_1"]
+            rps = 25
+            daily = 1000000
+            [[providers]]
+            name = "own-node"
+            url = "http://10.0.0.5:8545"
+            rps = 200
+            "#,
+        )
+        .unwrap();
+        let (providers, _) = provider_keys(&backfill_args(&[]).rpc, &file).unwrap();
+        assert_eq!(providers.len(), 3);
+        assert_eq!((providers[0].rps, providers[1].rps, providers[2].rps), (10, 25, 200));
+        assert!(providers[2].keys.is_empty());
     }
 
     #[test]

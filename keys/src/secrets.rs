@@ -40,6 +40,17 @@ pub fn resolve_keys(providers: &[ProviderKeys], secrets_file: Option<&Path>) -> 
     };
     let mut out = Vec::new();
     for p in providers {
+        if p.keys.is_empty() {
+            // A plain node (no API key): the provider itself is the one "key" the pool rotates.
+            out.push(Key::new(
+                &p.provider,
+                &p.provider,
+                p.url_template.clone(),
+                p.rps,
+                p.daily,
+            ));
+            continue;
+        }
         if !p.url_template.contains("{key}") {
             return Err(Error::BadTemplate {
                 template: p.url_template.clone(),
@@ -151,6 +162,13 @@ mod tests {
         assert!(err.contains("CHAINX_KEY_NOWHERE_KEY_9"), "{err}");
         let mut p = provider(&["x"]);
         p.url_template = "https://no-placeholder".into();
-        assert!(resolve_keys(&[p], None).unwrap_err().to_string().contains("{key}"));
+        assert!(resolve_keys(&[p.clone()], None)
+            .unwrap_err()
+            .to_string()
+            .contains("{key}"));
+        // Without keys, the URL is a plain node and stands for itself.
+        p.keys.clear();
+        let keys = resolve_keys(&[p], None).unwrap();
+        assert_eq!((keys.len(), keys[0].name.as_str()), (1, "infura"));
     }
 }

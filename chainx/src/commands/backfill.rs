@@ -20,9 +20,10 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let cfg = backfill_config(&args, &file)?;
     let replica = replica_id(&args.rpc, &file.rpc);
     let mut pool = None;
-    let mut client = match provider_keys(&args.rpc, &file.rpc)? {
-        Some((provider, secrets_file)) => {
-            let keys = resolve_keys(&[provider], secrets_file.as_deref())?;
+    let (providers, secrets_file) = provider_keys(&args.rpc, &file)?;
+    let mut client = match providers.is_empty() {
+        false => {
+            let keys = resolve_keys(&providers, secrets_file.as_deref())?;
             let shared = Arc::new(
                 match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
                     (Some(url), Some(ttl)) => KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, &replica, ttl).await?,
@@ -34,7 +35,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
             pool = Some(shared.clone());
             RpcClient::with_keys(rpc, shared)?
         }
-        None => RpcClient::new(rpc)?,
+        true => RpcClient::new(rpc)?,
     };
     if let Some(path) = request_log(&args.rpc, &file.rpc) {
         let log = RequestLog::to_file(&path, replica)
