@@ -76,6 +76,9 @@ pub struct RpcArgs {
     /// Exclusive mode: seconds a lease lasts unless renewed; a crashed replica's key frees within it [default: 30]
     #[arg(long, env = "CHAINX_LEASE_TTL_SECS", help_heading = "API keys")]
     pub lease_ttl_secs: Option<u64>,
+    /// Exclusive mode: seconds before a replica hands its key back and leases the least-used free one [default: 600]
+    #[arg(long, env = "CHAINX_KEY_ROTATE_SECS", help_heading = "API keys")]
+    pub key_rotate_secs: Option<u64>,
     /// Append one JSON line per provider request here (key pseudo-name, method, batch size, status, latency)
     #[arg(long, env = "CHAINX_REQUEST_LOG", help_heading = "API keys")]
     pub request_log: Option<std::path::PathBuf>,

@@ -70,6 +70,7 @@ pub struct RpcSection {
     pub replica_id: Option<String>,
     pub key_mode: Option<String>,
     pub lease_ttl_secs: Option<u64>,
+    pub key_rotate_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +192,13 @@ pub fn replica_id(args: &RpcArgs, file: &RpcSection) -> String {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "chainx".to_string());
             format!("{host}-{}", std::process::id())
         })
+}
+
+/// Exclusive mode's rotation period, if set.
+pub fn key_rotation(args: &RpcArgs, file: &RpcSection) -> Option<std::time::Duration> {
+    args.key_rotate_secs
+        .or(file.key_rotate_secs)
+        .map(std::time::Duration::from_secs)
 }
 
 /// Where to log requests.

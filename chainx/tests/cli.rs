@@ -243,6 +243,12 @@ async fn api_key_values_never_reach_logs_outputs_or_files() {
     );
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("60 blocks"), "{stdout}");
+    let per_key = format!(
+        "key calls (24 h): api_key_1={}, api_key_2={}",
+        gateway.served(secrets[0]),
+        gateway.served(secrets[1])
+    );
+    assert!(stdout.contains(&per_key), "{stdout}");
     assert!(
         gateway.served(secrets[0]) > 0 && gateway.served(secrets[1]) > 0,
         "both keys should serve"

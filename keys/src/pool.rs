@@ -30,6 +30,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Cool-down after a rate limit when the provider gives no Retry-After.
 const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+/// Exclusive mode: how long a replica keeps one key before rotating.
+const DEFAULT_ROTATION: Duration = Duration::from_secs(600);
 
 /// One API key: a pseudo-name, its provider, the URL with the secret in it, and its limits.
 #[derive(Clone)]
@@ -181,6 +183,9 @@ pub struct KeyPool {
 struct Exclusive {
     replica: String,
     ttl: Duration,
+    /// A lease older than this is handed back and the least-used free key leased anew, so
+    /// keys wear evenly across replicas.
+    rotate_every: Duration,
     lease: Mutex<Option<Lease>>,
 }
 
@@ -190,6 +195,7 @@ struct Lease {
     /// `<replica>:<fencing token>`: renewals and the release only act on our own lease.
     value: String,
     renewed: Instant,
+    leased: Instant,
 }
 
 impl KeyPool {
@@ -234,9 +240,18 @@ impl KeyPool {
         pool.exclusive = Some(Exclusive {
             replica: replica.to_string(),
             ttl,
+            rotate_every: DEFAULT_ROTATION,
             lease: Mutex::new(None),
         });
         Ok(pool)
+    }
+
+    /// Exclusive mode: re-lease the least-used free key every `every` (default 10 minutes).
+    pub fn with_rotation(mut self, every: Duration) -> Self {
+        if let Some(ex) = self.exclusive.as_mut() {
+            ex.rotate_every = every;
+        }
+        self
     }
 
     /// Gives up this replica's lease (exclusive mode), so another replica may take the key now
@@ -448,6 +463,10 @@ impl KeyPool {
         if let Some(l) = lease.as_mut() {
             if skip.contains(&l.index) {
                 *lease = None;
+            } else if l.leased.elapsed() >= ex.rotate_every {
+                // Hand the key back first, so the least-used choice below may pick it again.
+                let _ = redis.release(&self.keys[l.index].name, &l.value).await;
+                *lease = None;
             } else if l.renewed.elapsed() < ex.ttl / 3 {
                 return Ok(l.index);
             } else if redis.renew(&self.keys[l.index].name, &l.value, ex.ttl).await? {
@@ -468,10 +487,12 @@ impl KeyPool {
             for (_, i) in order {
                 if let Some(value) = redis.try_lease(&self.keys[i].name, &ex.replica, ex.ttl).await? {
                     tracing::info!(key = %self.keys[i].name, replica = %ex.replica, "leased the key");
+                    let now = Instant::now();
                     *lease = Some(Lease {
                         index: i,
                         value,
-                        renewed: Instant::now(),
+                        renewed: now,
+                        leased: now,
                     });
                     return Ok(i);
                 }

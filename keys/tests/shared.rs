@@ -177,3 +177,19 @@ async fn a_replica_without_a_free_key_waits_rather_than_sharing() {
     assert_eq!(waiting.await.unwrap(), "only");
     assert_eq!(b.holders().await.unwrap()[0].1.as_deref(), Some("b"));
 }
+
+#[tokio::test]
+async fn exclusive_replicas_rotate_to_the_least_used_key() {
+    let redis = Redis::start().await;
+    let keys = vec![key("p", 1000, 1_000_000), key("q", 1000, 1_000_000)];
+    // Rotation at every request: the replica moves to whichever key is used least.
+    let pool = KeyPool::exclusive(keys, &redis.url, "x4", "r", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .with_rotation(Duration::ZERO);
+    let mut used = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        *used.entry(pool.acquire(1).await.unwrap().name).or_insert(0) += 1;
+    }
+    assert_eq!(used.values().copied().collect::<Vec<_>>(), vec![10, 10], "{used:?}");
+}

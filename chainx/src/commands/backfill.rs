@@ -7,7 +7,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
 use crate::config::{
-    backfill_config, coordinator, exclusive_ttl, provider_keys, replica_id, request_log, rpc_config, FileConfig,
+    backfill_config, coordinator, exclusive_ttl, key_rotation, provider_keys, replica_id, request_log, rpc_config,
+    FileConfig,
 };
 
 /// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
@@ -26,7 +27,13 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
             let keys = resolve_keys(&providers, secrets_file.as_deref())?;
             let shared = Arc::new(
                 match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
-                    (Some(url), Some(ttl)) => KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, &replica, ttl).await?,
+                    (Some(url), Some(ttl)) => {
+                        let pool = KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, &replica, ttl).await?;
+                        match key_rotation(&args.rpc, &file.rpc) {
+                            Some(every) => pool.with_rotation(every),
+                            None => pool,
+                        }
+                    }
                     (Some(url), None) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
                     (None, Some(_)) => anyhow::bail!("--key-mode exclusive needs --coordinator (a Redis URL)"),
                     (None, None) => KeyPool::new(keys)?,
@@ -56,7 +63,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     );
 
     let result = chainx_batch::backfill(&fetcher, &cfg, &bar).await;
-    if let Some(pool) = pool {
+    if let Some(pool) = &pool {
         // Exclusive mode: hand the key back now rather than after the lease TTL.
         pool.release().await;
     }
@@ -64,5 +71,11 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         result.with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
     bar.finish_and_clear();
     println!("{summary}");
+    if let Some(pool) = &pool {
+        // Per key, by pseudo-name: calls over the last 24 h (across replicas with a coordinator).
+        let usage = pool.usage().await?;
+        let shown: Vec<String> = usage.iter().map(|(name, calls)| format!("{name}={calls}")).collect();
+        println!("key calls (24 h): {}", shown.join(", "));
+    }
     Ok(())
 }
