@@ -10,11 +10,13 @@
 //! Shared coordination across replicas (Redis), exclusive leases and the Cassandra usage store
 //! build on the same [`pool::KeyPool`] interface.
 
+pub mod cassandra_usage;
 mod error;
 pub mod pool;
 mod redis_backend;
 pub mod secrets;
 
+pub use cassandra_usage::CassandraUsage;
 pub use error::{Error, Result};
 pub use pool::{Key, KeyPool, Outcome, Route};
 pub use secrets::{resolve_keys, ProviderKeys};

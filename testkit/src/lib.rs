@@ -6,11 +6,13 @@
 //!   replies, or a fault-injecting proxy in front of anvil (anvil cannot be made to answer 429,
 //!   5xx or truncated bodies, so those faults are injected, and named as such).
 //! - [`gateway`]: a node-as-a-service gateway enforcing per-key rps and daily limits.
+//! - [`cassandra`]: a real Apache Cassandra node from Maven Central jars.
 //! - [`redis`]: a real redis-server on a free port.
 //! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod anvil;
+pub mod cassandra;
 pub mod gateway;
 pub mod mainnet;
 pub mod redis;

@@ -1,0 +1,49 @@
+//! The usage ledger against a real Apache Cassandra node (testkit::cassandra).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chainx_keys::cassandra_usage::epoch_minute;
+use chainx_keys::CassandraUsage;
+use chainx_testkit::cassandra::Cassandra;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_add_up_in_a_sliding_day_and_the_summary_table_is_the_original_designs() {
+    let cassandra = Cassandra::start().await;
+    // Two replicas, each with its own session, adding to the same counters.
+    let a = CassandraUsage::connect(&cassandra.node).await.unwrap();
+    let b = CassandraUsage::connect(&cassandra.node).await.unwrap();
+    let now = epoch_minute();
+    a.record("api_key_1", now, 7).await.unwrap();
+    b.record("api_key_1", now, 5).await.unwrap();
+    b.record("api_key_1", now - 60, 30).await.unwrap();
+    // Older than 24 h: out of the window.
+    a.record("api_key_1", now - 1440, 1000).await.unwrap();
+    a.record("api_key_2", now - 3, 2).await.unwrap();
+    assert_eq!(a.used_24h("api_key_1", now).await.unwrap(), 42);
+    assert_eq!(b.used_24h("api_key_2", now).await.unwrap(), 2);
+    assert_eq!(b.used_24h("never_used", now).await.unwrap(), 0);
+    // An hour later, the minute that was 60 minutes old is still in; a day later, nothing is.
+    assert_eq!(a.used_24h("api_key_1", now + 60).await.unwrap(), 42);
+    assert_eq!(a.used_24h("api_key_1", now + 1440).await.unwrap(), 0);
+
+    let names = vec!["api_key_1".to_string(), "api_key_2".to_string()];
+    let published = b.publish_summary(&names, now).await.unwrap();
+    assert_eq!(
+        published,
+        vec![("api_key_1".to_string(), 42), ("api_key_2".to_string(), 2)]
+    );
+    assert_eq!(a.summary("api_key_1").await.unwrap(), Some(42));
+    assert_eq!(a.summary("nobody").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_a_clear_error() {
+    let port = chainx_testkit::free_port();
+    let err = CassandraUsage::connect(&format!("127.0.0.1:{port}"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cassandra 127.0.0.1") && err.contains("check that"),
+        "{err}"
+    );
+}
