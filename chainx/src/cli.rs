@@ -79,6 +79,9 @@ pub struct RpcArgs {
     /// Exclusive mode: seconds before a replica hands its key back and leases the least-used free one [default: 600]
     #[arg(long, env = "CHAINX_KEY_ROTATE_SECS", help_heading = "API keys")]
     pub key_rotate_secs: Option<u64>,
+    /// Cassandra/ScyllaDB nodes (host:port,...) for the durable usage ledger: budgets survive restarts [default: none]
+    #[arg(long, env = "CHAINX_USAGE_STORE", help_heading = "API keys")]
+    pub usage_store: Option<String>,
     /// Append one JSON line per provider request here (key pseudo-name, method, batch size, status, latency)
     #[arg(long, env = "CHAINX_REQUEST_LOG", help_heading = "API keys")]
     pub request_log: Option<std::path::PathBuf>,

@@ -71,6 +71,7 @@ pub struct RpcSection {
     pub key_mode: Option<String>,
     pub lease_ttl_secs: Option<u64>,
     pub key_rotate_secs: Option<u64>,
+    pub usage_store: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +200,11 @@ pub fn key_rotation(args: &RpcArgs, file: &RpcSection) -> Option<std::time::Dura
     args.key_rotate_secs
         .or(file.key_rotate_secs)
         .map(std::time::Duration::from_secs)
+}
+
+/// Cassandra nodes of the usage ledger, if any.
+pub fn usage_store(args: &RpcArgs, file: &RpcSection) -> Option<String> {
+    args.usage_store.clone().or_else(|| file.usage_store.clone())
 }
 
 /// Where to log requests.

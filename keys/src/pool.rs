@@ -18,6 +18,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
+use crate::cassandra_usage::{epoch_minute, CassandraUsage};
 use crate::error::{Error, Result};
 use crate::redis_backend::{Pick, RedisBackend};
 
@@ -30,6 +33,11 @@ const MINUTE: Duration = Duration::from_secs(60);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Cool-down after a rate limit when the provider gives no Retry-After.
 const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(5);
+/// The local pool numbers minutes from a day before it started, so that minutes read from the
+/// usage ledger (the past 24 h) fit the same sliding window.
+const MINUTE_ORIGIN: u64 = 1440;
+/// How often acquisitions are written to the usage ledger.
+const LEDGER_FLUSH: Duration = Duration::from_secs(10);
 /// Exclusive mode: how long a replica keeps one key before rotating.
 const DEFAULT_ROTATION: Duration = Duration::from_secs(600);
 
@@ -175,6 +183,18 @@ pub struct KeyPool {
     started: Instant,
     /// Exclusive mode: this replica holds one key at a time through a lease.
     exclusive: Option<Exclusive>,
+    /// The durable usage ledger (Cassandra), if any.
+    ledger: Option<Ledger>,
+}
+
+/// Calls not yet written to the ledger, by (key index, wall-clock minute), and when they were
+/// last written.
+type Pending = (std::collections::HashMap<(usize, i64), i64>, Instant);
+
+#[derive(Debug)]
+struct Ledger {
+    store: Arc<CassandraUsage>,
+    pending: std::sync::Mutex<Pending>,
 }
 
 /// The original design's mode: at any instant a key serves one replica only, which then has
@@ -215,6 +235,7 @@ impl KeyPool {
             backend: Backend::Local(Mutex::new(state)),
             started: Instant::now(),
             exclusive: None,
+            ledger: None,
         })
     }
 
@@ -252,6 +273,71 @@ impl KeyPool {
             ex.rotate_every = every;
         }
         self
+    }
+
+    /// Records every acquisition in the Cassandra `ledger`, and (in-process pool) starts from the
+    /// usage it holds for the past 24 h, so daily budgets survive restarts. With Redis, Redis
+    /// stays the live store and the ledger only records.
+    pub async fn with_ledger(mut self, ledger: Arc<CassandraUsage>) -> Result<Self> {
+        if let Backend::Local(state) = &self.backend {
+            let now = epoch_minute();
+            let mut state = state.lock().await;
+            for (k, s) in self.keys.iter().zip(state.iter_mut()) {
+                let mut minutes = ledger.minutes(&k.name, now).await?;
+                minutes.sort_unstable();
+                for (m, calls) in minutes {
+                    let at = MINUTE_ORIGIN as i64 + m - now;
+                    if at >= 0 {
+                        s.minutes.push_back((at as u64, calls));
+                        s.used_24h += calls;
+                    }
+                }
+            }
+        }
+        self.ledger = Some(Ledger {
+            store: ledger,
+            pending: std::sync::Mutex::new((Default::default(), Instant::now())),
+        });
+        Ok(self)
+    }
+
+    /// Writes pending acquisitions to the ledger and refreshes its per-key summary (the original
+    /// design's `api_keys_node_providers`). Call before exit.
+    pub async fn flush_ledger(&self) -> Result<()> {
+        let Some(ledger) = &self.ledger else { return Ok(()) };
+        let pending = match ledger.pending.lock() {
+            Ok(mut p) => std::mem::take(&mut p.0),
+            Err(_) => return Ok(()),
+        };
+        for ((i, minute), calls) in pending {
+            ledger.store.record(&self.keys[i].name, minute, calls).await?;
+        }
+        let names: Vec<String> = self.keys.iter().map(|k| k.name.clone()).collect();
+        ledger.store.publish_summary(&names, epoch_minute()).await?;
+        Ok(())
+    }
+
+    /// Notes an acquisition for the ledger; every few seconds, writes what is pending.
+    fn note(&self, i: usize, calls: u32) {
+        let Some(ledger) = &self.ledger else { return };
+        let Ok(mut pending) = ledger.pending.lock() else { return };
+        *pending.0.entry((i, epoch_minute())).or_default() += i64::from(calls);
+        if pending.1.elapsed() < LEDGER_FLUSH {
+            return;
+        }
+        pending.1 = Instant::now();
+        let batch = std::mem::take(&mut pending.0);
+        let (store, names) = (
+            ledger.store.clone(),
+            self.keys.iter().map(|k| k.name.clone()).collect::<Vec<_>>(),
+        );
+        tokio::spawn(async move {
+            for ((i, minute), calls) in batch {
+                if let Err(e) = store.record(&names[i], minute, calls).await {
+                    tracing::warn!(key = %names[i], "could not record usage in the ledger: {e}");
+                }
+            }
+        });
     }
 
     /// Gives up this replica's lease (exclusive mode), so another replica may take the key now
@@ -316,8 +402,10 @@ impl KeyPool {
         }
     }
 
-    fn route(&self, i: usize) -> Route {
+    /// The route for key `i`, which was just given `calls` calls.
+    fn route(&self, i: usize, calls: u32) -> Route {
         let k = &self.keys[i];
+        self.note(i, calls);
         Route {
             index: i,
             provider: k.provider.clone(),
@@ -337,7 +425,7 @@ impl KeyPool {
             let wake = {
                 let mut state = state.lock().await;
                 let now = Instant::now();
-                let minute = now.duration_since(self.started).as_secs() / 60;
+                let minute = MINUTE_ORIGIN + now.duration_since(self.started).as_secs() / 60;
                 let mut best: Option<(usize, u64)> = None;
                 let mut soonest: Option<(Instant, usize)> = None;
                 let mut usable = 0;
@@ -352,7 +440,9 @@ impl KeyPool {
                     } else if s.used_24h + u64::from(calls) > key.daily {
                         // The oldest minute leaves the 24 h window first.
                         let oldest = s.minutes.front().map_or(minute, |(m, _)| *m);
-                        self.started + MINUTE * (oldest as u32 + 1) + DAY
+                        // Minute m began at started + (m - origin) min and leaves the window a day
+                        // (origin minutes) after it ends: at started + (m + 1) min.
+                        self.started + MINUTE * (oldest as u32 + 1)
                     } else {
                         s.window_free_at(now, calls, key.rps)
                     };
@@ -366,7 +456,7 @@ impl KeyPool {
                 }
                 if let Some((i, _)) = best {
                     state[i].record(now, minute, calls);
-                    return Ok(self.route(i));
+                    return Ok(self.route(i, calls));
                 }
                 if usable == 0 {
                     return Err(self.none_usable(&state, calls));
@@ -388,7 +478,7 @@ impl KeyPool {
         let limits: Vec<(String, u32, u64)> = self.keys.iter().map(|k| (k.name.clone(), k.rps, k.daily)).collect();
         loop {
             match redis.pick(&limits, calls, WINDOW + WINDOW_MARGIN).await? {
-                Pick::Key(i) => return Ok(self.route(i)),
+                Pick::Key(i) => return Ok(self.route(i, calls)),
                 Pick::Wait(i, wait) if wait > MAX_WAIT => {
                     return Err(Error::Exhausted {
                         key: self.keys[i].name.clone(),
@@ -427,7 +517,7 @@ impl KeyPool {
                 .pick(&[(k.name.clone(), k.rps, k.daily)], calls, WINDOW + WINDOW_MARGIN)
                 .await?
             {
-                Pick::Key(_) => return Ok(self.route(i)),
+                Pick::Key(_) => return Ok(self.route(i, calls)),
                 Pick::Wait(_, wait) if wait <= MAX_WAIT => tokio::time::sleep(wait).await,
                 // Spent, or refused: give the key up and lease another.
                 outcome => {

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chainx_keys::cassandra_usage::epoch_minute;
-use chainx_keys::CassandraUsage;
+use chainx_keys::{CassandraUsage, KeyPool};
 use chainx_testkit::cassandra::Cassandra;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,6 +33,36 @@ async fn replicas_add_up_in_a_sliding_day_and_the_summary_table_is_the_original_
     );
     assert_eq!(a.summary("api_key_1").await.unwrap(), Some(42));
     assert_eq!(a.summary("nobody").await.unwrap(), None);
+
+    // The pool records into the ledger, and a restarted pool starts from what it holds: a
+    // daily budget survives the restart.
+    let ledger = std::sync::Arc::new(a);
+    let keys = || vec![key("small", 100, 30), key("large", 100, 1_000_000)];
+    let first = KeyPool::new(keys()).unwrap().with_ledger(ledger.clone()).await.unwrap();
+    let mut small = 0;
+    for _ in 0..40 {
+        small += usize::from(first.acquire(1).await.unwrap().name == "small");
+    }
+    assert_eq!(small, 20, "least-used choice alternates between the two keys");
+    first.flush_ledger().await.unwrap();
+    assert_eq!(ledger.summary("small").await.unwrap(), Some(20));
+    drop(first);
+    let restarted = KeyPool::new(keys()).unwrap().with_ledger(ledger.clone()).await.unwrap();
+    assert_eq!(restarted.usage().await.unwrap()[0], ("small".to_string(), 20));
+    let mut small = 0;
+    for _ in 0..40 {
+        small += usize::from(restarted.acquire(1).await.unwrap().name == "small");
+    }
+    assert_eq!(
+        small, 10,
+        "the restarted pool gave the small key more than its remaining 10"
+    );
+    restarted.flush_ledger().await.unwrap();
+    assert_eq!(ledger.summary("small").await.unwrap(), Some(30));
+}
+
+fn key(name: &str, rps: u32, daily: u64) -> chainx_keys::Key {
+    chainx_keys::Key::new("test", name, format!("http://node/{name}"), rps, daily)
 }
 
 #[tokio::test]

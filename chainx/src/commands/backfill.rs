@@ -1,14 +1,15 @@
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use chainx_evm::{BlockFetcher, RequestLog, RpcClient};
-use chainx_keys::{resolve_keys, KeyPool};
+use chainx_keys::{resolve_keys, CassandraUsage, KeyPool, ProviderKeys};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::cli::BackfillArgs;
 use crate::config::{
     backfill_config, coordinator, exclusive_ttl, key_rotation, provider_keys, replica_id, request_log, rpc_config,
-    FileConfig,
+    usage_store, FileConfig,
 };
 
 /// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
@@ -20,29 +21,16 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let rpc = rpc_config(&args.rpc, &file.rpc)?;
     let cfg = backfill_config(&args, &file)?;
     let replica = replica_id(&args.rpc, &file.rpc);
-    let mut pool = None;
     let (providers, secrets_file) = provider_keys(&args.rpc, &file)?;
-    let mut client = match providers.is_empty() {
-        false => {
-            let keys = resolve_keys(&providers, secrets_file.as_deref())?;
-            let shared = Arc::new(
-                match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
-                    (Some(url), Some(ttl)) => {
-                        let pool = KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, &replica, ttl).await?;
-                        match key_rotation(&args.rpc, &file.rpc) {
-                            Some(every) => pool.with_rotation(every),
-                            None => pool,
-                        }
-                    }
-                    (Some(url), None) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
-                    (None, Some(_)) => anyhow::bail!("--key-mode exclusive needs --coordinator (a Redis URL)"),
-                    (None, None) => KeyPool::new(keys)?,
-                },
-            );
-            pool = Some(shared.clone());
-            RpcClient::with_keys(rpc, shared)?
-        }
-        true => RpcClient::new(rpc)?,
+    let pool = match providers.is_empty() {
+        true => None,
+        false => Some(Arc::new(
+            key_pool(&args, &file, &providers, secrets_file, &replica).await?,
+        )),
+    };
+    let mut client = match &pool {
+        Some(pool) => RpcClient::with_keys(rpc, pool.clone())?,
+        None => RpcClient::new(rpc)?,
     };
     if let Some(path) = request_log(&args.rpc, &file.rpc) {
         let log = RequestLog::to_file(&path, replica)
@@ -66,6 +54,9 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     if let Some(pool) = &pool {
         // Exclusive mode: hand the key back now rather than after the lease TTL.
         pool.release().await;
+        if let Err(e) = pool.flush_ledger().await {
+            tracing::warn!("could not write the usage ledger: {e}");
+        }
     }
     let summary =
         result.with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
@@ -78,4 +69,35 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         println!("key calls (24 h): {}", shown.join(", "));
     }
     Ok(())
+}
+
+/// The key pool the flags and file describe: in-process, shared through Redis, or exclusive
+/// leases through Redis; with the Cassandra usage ledger if one is named.
+async fn key_pool(
+    args: &BackfillArgs,
+    file: &FileConfig,
+    providers: &[ProviderKeys],
+    secrets_file: Option<PathBuf>,
+    replica: &str,
+) -> anyhow::Result<KeyPool> {
+    let keys = resolve_keys(providers, secrets_file.as_deref())?;
+    let pool = match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
+        (Some(url), Some(ttl)) => {
+            let pool = KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, replica, ttl).await?;
+            match key_rotation(&args.rpc, &file.rpc) {
+                Some(every) => pool.with_rotation(every),
+                None => pool,
+            }
+        }
+        (Some(url), None) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
+        (None, Some(_)) => anyhow::bail!("--key-mode exclusive needs --coordinator (a Redis URL)"),
+        (None, None) => KeyPool::new(keys)?,
+    };
+    Ok(match usage_store(&args.rpc, &file.rpc) {
+        Some(nodes) => {
+            pool.with_ledger(Arc::new(CassandraUsage::connect(&nodes).await?))
+                .await?
+        }
+        None => pool,
+    })
 }
