@@ -459,7 +459,7 @@ impl KeyPool {
                     return Ok(self.route(i, calls));
                 }
                 if usable == 0 {
-                    return Err(self.none_usable(&state, calls));
+                    return Err(self.no_key(calls, state.iter().all(|s| s.refused)));
                 }
                 let (at, i) = soonest.unwrap_or((now, 0));
                 if at.duration_since(now) > MAX_WAIT {
@@ -487,22 +487,9 @@ impl KeyPool {
                 }
                 Pick::Wait(_, wait) => tokio::time::sleep(wait).await,
                 Pick::None => {
-                    let small = self
-                        .keys
-                        .iter()
-                        .min_by_key(|k| k.rps)
-                        .map_or((String::new(), 0), |k| (k.name.clone(), k.rps));
-                    return Err(if calls > small.1 {
-                        Error::BatchTooLarge {
-                            calls,
-                            key: small.0,
-                            rps: small.1,
-                        }
-                    } else {
-                        Error::AllKeysBad {
-                            keys: self.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
-                        }
-                    });
+                    // The script skips only refused keys and keys too small for the batch.
+                    let fits = self.keys.iter().any(|k| calls <= k.rps);
+                    return Err(self.no_key(calls, fits));
                 }
             }
         }
@@ -536,9 +523,7 @@ impl KeyPool {
                                 key: k.name.clone(),
                                 wait,
                             },
-                            _ => Error::AllKeysBad {
-                                keys: self.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", "),
-                            },
+                            _ => self.no_key(calls, true),
                         });
                     }
                 }
@@ -635,28 +620,18 @@ impl KeyPool {
         }
     }
 
-    fn none_usable(&self, state: &[KeyState], calls: u32) -> Error {
-        let refused: Vec<&str> = self
-            .keys
-            .iter()
-            .zip(state)
-            .filter(|(_, s)| s.refused)
-            .map(|(k, _)| k.name.as_str())
-            .collect();
-        if refused.len() == self.keys.len() {
-            return Error::AllKeysBad {
-                keys: refused.join(", "),
-            };
+    /// Why no key can take a request of `calls` calls: every key was refused, or the batch is
+    /// larger than the smallest key's rps.
+    fn no_key(&self, calls: u32, all_refused: bool) -> Error {
+        if all_refused {
+            let keys = self.keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Error::AllKeysBad { keys };
         }
-        let small = self
-            .keys
-            .iter()
-            .min_by_key(|k| k.rps)
-            .map_or((String::new(), 0), |k| (k.name.clone(), k.rps));
+        let small = self.keys.iter().min_by_key(|k| k.rps);
         Error::BatchTooLarge {
             calls,
-            key: small.0,
-            rps: small.1,
+            key: small.map(|k| k.name.clone()).unwrap_or_default(),
+            rps: small.map_or(0, |k| k.rps),
         }
     }
 }
