@@ -167,7 +167,7 @@ async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
         "shared-key-4-dddd",
     ];
     let anvil = Anvil::fixture().await;
-    let gateway = Gateway::start(&anvil.url, secrets.iter().map(|s| (s.to_string(), limits)).collect()).await;
+    let gateway = Gateway::uniform(&anvil.url, &secrets, limits).await;
     let replica = |from: u64, to: u64| {
         let (gateway, redis_url) = (&gateway, redis.url.clone());
         async move {

@@ -211,11 +211,15 @@ async fn summary_line_then_lake_show_from_a_config_file() {
 async fn api_key_values_never_reach_logs_outputs_or_files() {
     let secrets = ["9aa3d95b3bc440fa88ea12eaa4456161", "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"];
     let anvil = Anvil::fixture().await;
-    let limits = Limits {
-        rps: 30,
-        daily: 1_000_000,
-    };
-    let gateway = Gateway::start(&anvil.url, secrets.iter().map(|s| (s.to_string(), limits)).collect()).await;
+    let gateway = Gateway::uniform(
+        &anvil.url,
+        &secrets,
+        Limits {
+            rps: 30,
+            daily: 1_000_000,
+        },
+    )
+    .await;
     let lake = tempfile::tempdir().unwrap();
     let out = chainx(&[
         "backfill",
@@ -282,16 +286,22 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// Runs two backfill processes at once sharing keys `one,two,three` through Redis, with
-/// `extra` flags; returns the gateway, the two lakes and the two request logs.
+/// Runs two backfill processes at once on disjoint ranges, sharing keys `one,two,three` through
+/// Redis with `extra` flags, and checks the limits held and every block landed. Returns the
+/// gateway and the folder holding `lake0`, `lake1`, `requests0.jsonl` and `requests1.jsonl`,
+/// plus the services, which must outlive the caller's checks.
 async fn two_replicas(extra: &[&str]) -> (Gateway, tempfile::TempDir, Anvil, chainx_testkit::redis::Redis) {
     let redis = chainx_testkit::redis::Redis::start().await;
     let anvil = Anvil::fixture().await;
-    let limits = Limits {
-        rps: 10,
-        daily: 1_000_000,
-    };
-    let gateway = Gateway::start(&anvil.url, SECRETS.iter().map(|s| (s.to_string(), limits)).collect()).await;
+    let gateway = Gateway::uniform(
+        &anvil.url,
+        &SECRETS,
+        Limits {
+            rps: 10,
+            daily: 1_000_000,
+        },
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let template = gateway.template();
     let mut children = Vec::new();

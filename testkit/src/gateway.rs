@@ -83,6 +83,11 @@ impl Gateway {
         Gateway { server, log }
     }
 
+    /// A gateway where every one of `secrets` has the same `limits`.
+    pub async fn uniform(upstream: &str, secrets: &[&str], limits: Limits) -> Gateway {
+        Gateway::start(upstream, secrets.iter().map(|s| (s.to_string(), limits)).collect()).await
+    }
+
     /// The URL a client uses for `key`.
     pub fn url_for(&self, key: &str) -> String {
         format!("{}/v3/{key}", self.server.url)
