@@ -227,9 +227,9 @@ async fn commit_chunk(
 }
 
 /// Appends to `table` the rows of the blocks `from..=to` it does not cover yet (after a crash
-/// between the two tables' commits, one may already hold part of the chunk). Returns the rows
-/// appended.
-async fn land<R: Clone>(
+/// between the two tables' commits, one may already hold part of the chunk). `rows` must be in
+/// block order. Returns the rows appended.
+async fn land<R>(
     table: &mut LakeTable,
     from: u64,
     to: u64,
@@ -243,13 +243,12 @@ async fn land<R: Clone>(
         .ranges()
         .to_vec()
     {
-        let part: Vec<R> = rows
-            .iter()
-            .filter(|r| (a..=b).contains(&block_of(r)))
-            .cloned()
-            .collect();
+        // Rows come in block order (fetched blocks are sorted), so a range is a slice.
+        let start = rows.partition_point(|r| block_of(r) < a);
+        let end = rows.partition_point(|r| block_of(r) <= b);
+        let part = &rows[start..end];
         landed += part.len() as u64;
-        table.append(encode(&part)?, a, b).await?;
+        table.append(encode(part)?, a, b).await?;
     }
     Ok(landed)
 }
