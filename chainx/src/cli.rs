@@ -23,6 +23,138 @@ pub enum Command {
     /// Inspect the lake
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Follow the chain head and publish blocks (and, in full-block mode, transactions) to Kafka
+    BlockClock(Box<BlockClockArgs>),
+    /// Per-tx mode: fetch, classify and publish the transactions of the hash-id topic
+    TxCrawler(Box<TxCrawlerArgs>),
+    /// Decode contract interactions with ABIs and publish them to the decoded topic
+    TxDecoder(Box<TxDecoderArgs>),
+    /// Manage the Kafka topics
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092]
+    #[arg(long, env = "CHAINX_BROKERS", help_heading = "Kafka")]
+    pub brokers: Option<String>,
+    /// Topic prefix: the chain's name [default: mainnet]
+    #[arg(long, env = "CHAINX_NETWORK", help_heading = "Kafka")]
+    pub network: Option<String>,
+    /// Extra librdkafka setting KEY=VALUE (SASL, TLS...); repeatable
+    #[arg(
+        long = "kafka-option",
+        env = "CHAINX_KAFKA_OPTIONS",
+        value_delimiter = ',',
+        help_heading = "Kafka",
+        hide_env_values = true
+    )]
+    pub kafka_options: Vec<String>,
+    /// Serve Prometheus metrics on this address, e.g. 0.0.0.0:9100 [default: off]
+    #[arg(long, env = "CHAINX_METRICS_ADDR", help_heading = "Metrics")]
+    pub metrics_addr: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlockClockArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+    /// full-block: fetch whole blocks and publish the class topics here; per-tx: publish hash ids for tx-crawler replicas
+    #[arg(long, env = "CHAINX_MODE", value_parser = ["full-block", "per-tx"], default_value = "full-block", help_heading = "Clock")]
+    pub mode: String,
+    /// WebSocket URL for eth_subscribe newHeads (may hold a key; never printed) [default: poll]
+    #[arg(long, env = "CHAINX_WS_URL", hide_env_values = true, help_heading = "Clock")]
+    pub ws_url: Option<String>,
+    /// Seconds between head polls without WebSocket
+    #[arg(long, env = "CHAINX_POLL_INTERVAL", default_value_t = 1.0, help_heading = "Clock")]
+    pub poll_interval: f64,
+    /// First block on a first start (later starts resume from the topic) [default: the head]
+    #[arg(long, env = "CHAINX_START_BLOCK", help_heading = "Clock")]
+    pub start_block: Option<u64>,
+    /// Exit once this block is published [default: run forever]
+    #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Clock")]
+    pub until_block: Option<u64>,
+    /// Publish a block only once this many blocks are on top of it
+    #[arg(long, env = "CHAINX_CONFIRMATIONS", default_value_t = 0, help_heading = "Clock")]
+    pub confirmations: u64,
+    /// Deepest reorg handled; a deeper one stops the clock with an error
+    #[arg(long, env = "CHAINX_MAX_REORG_DEPTH", default_value_t = 64, help_heading = "Clock")]
+    pub max_reorg_depth: u64,
+    /// Blocks per Kafka transaction while catching up
+    #[arg(
+        long,
+        env = "CHAINX_MAX_BLOCKS_PER_COMMIT",
+        default_value_t = 100,
+        help_heading = "Clock"
+    )]
+    pub max_blocks_per_commit: usize,
+    /// Full-block mode: also fetch receipts (eth_getBlockReceipts), filling the receipt_* fields
+    #[arg(long, env = "CHAINX_RECEIPTS", help_heading = "Clock")]
+    pub receipts: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TxCrawlerArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+    /// Also fetch each receipt (eth_getTransactionReceipt), filling the receipt_* fields
+    #[arg(long, env = "CHAINX_RECEIPTS", help_heading = "Crawler")]
+    pub receipts: bool,
+    /// Consumer group the replicas share [default: chainx-tx-crawler.NETWORK]
+    #[arg(long, env = "CHAINX_GROUP", help_heading = "Crawler")]
+    pub group: Option<String>,
+    /// Hash ids per batch (one HTTP request)
+    #[arg(long, env = "CHAINX_CRAWL_BATCH", default_value_t = 200, help_heading = "Crawler")]
+    pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TxDecoderArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Folder of <address>.json ABIs (JSON ABI or an artifact with `abi`)
+    #[arg(long, env = "CHAINX_ABI_DIR", help_heading = "ABIs")]
+    pub abi_dir: Option<PathBuf>,
+    /// Etherscan-compatible API, e.g. https://api.etherscan.io/api; its key comes from CHAINX_ETHERSCAN_KEY
+    #[arg(long, env = "CHAINX_ETHERSCAN_URL", help_heading = "ABIs")]
+    pub etherscan_url: Option<String>,
+    /// Where fetched ABIs are cached [default: ~/.cache/chainx/abi]
+    #[arg(long, env = "CHAINX_ABI_CACHE", help_heading = "ABIs")]
+    pub abi_cache: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create the network's topics (existing ones are left alone)
+    Create(TopicsCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsCreateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Partitions per topic
+    #[arg(long, env = "CHAINX_PARTITIONS", default_value_t = 3, help_heading = "Topics")]
+    pub partitions: i32,
+    /// Replicas per partition (3 in production)
+    #[arg(long, env = "CHAINX_REPLICATION", default_value_t = 1, help_heading = "Topics")]
+    pub replication: i32,
+    /// Hours a message is kept
+    #[arg(long, env = "CHAINX_RETENTION_HOURS", default_value_t = 168, help_heading = "Topics")]
+    pub retention_hours: i64,
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,19 @@ pub struct FileConfig {
     pub lake: LakeSection,
     #[serde(default)]
     pub backfill: BackfillSection,
+    #[serde(default)]
+    pub kafka: KafkaSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    pub brokers: Option<String>,
+    pub network: Option<String>,
+    /// librdkafka settings, e.g. `{ "security.protocol" = "SASL_SSL" }`.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +261,45 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
         cfg.batch_blocks = n;
     }
     Ok(cfg)
+}
+
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+pub const DEFAULT_NETWORK: &str = "mainnet";
+
+/// Brokers, network and librdkafka options: flags > env > file > defaults.
+pub fn kafka_config(
+    args: &crate::cli::KafkaArgs,
+    file: &KafkaSection,
+) -> anyhow::Result<(chainx_fast::kafka::KafkaConfig, String)> {
+    let brokers = args
+        .brokers
+        .clone()
+        .or_else(|| file.brokers.clone())
+        .unwrap_or_else(|| DEFAULT_BROKERS.to_string());
+    let network = args
+        .network
+        .clone()
+        .or_else(|| file.network.clone())
+        .unwrap_or_else(|| DEFAULT_NETWORK.to_string());
+    if network.is_empty()
+        || !network
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        anyhow::bail!("--network `{network}` must be letters, digits, `-` or `_` (it prefixes topic names)");
+    }
+    let mut kafka = chainx_fast::kafka::KafkaConfig::new(brokers);
+    kafka.options = file.options.clone().into_iter().collect();
+    for opt in &args.kafka_options {
+        let (k, v) = opt.split_once('=').with_context(|| {
+            format!(
+                "--kafka-option `{}` is not KEY=VALUE",
+                opt.split('=').next().unwrap_or_default()
+            )
+        })?;
+        kafka.options.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    Ok((kafka, network))
 }
 
 #[cfg(test)]

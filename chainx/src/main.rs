@@ -14,10 +14,12 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // Logs go to stderr so that stdout carries only results (the summary line, `lake show`).
     // Our crates at info; dependencies (the Delta kernel logs every snapshot) only at warn.
-    let filter = EnvFilter::try_from_env("CHAINX_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,chainx=info,chainx_batch=info,chainx_evm=info,chainx_tables=info"));
+    let filter = EnvFilter::try_from_env("CHAINX_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("warn,chainx=info,chainx_batch=info,chainx_evm=info,chainx_tables=info,chainx_fast=info")
+    });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .init();
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::error::{Error, Result};
+use alloy_primitives::B256;
+
 use crate::raw::{parse, RpcBlock, RpcReceipt};
 use crate::rows::{BlockRow, TransactionRow};
 use crate::rpc::{Call, CallError, CallResult, RpcClient, METHOD_NOT_FOUND};
@@ -129,11 +131,41 @@ impl BlockFetcher {
         Ok(out)
     }
 
-    fn block_from(&self, n: u64, result: Option<CallResult>) -> Result<RpcBlock> {
+    /// Blocks with transaction hashes only (`eth_getBlockByNumber(n, false)`): one call per
+    /// block, all in one HTTP request (split at the provider's batch limit).
+    pub async fn fetch_headers(&self, numbers: &[u64]) -> Result<Vec<RpcBlock<B256>>> {
+        let calls: Vec<Call> = numbers
+            .iter()
+            .map(|n| Call::new("eth_getBlockByNumber", json!([hex(*n), false])))
+            .collect();
+        let results = self.client.batch_all(&calls).await?;
+        numbers
+            .iter()
+            .zip(results)
+            .map(|(&n, r)| self.block_from(n, Some(r)))
+            .collect()
+    }
+
+    /// The newest block's header (`eth_getBlockByNumber("latest", false)`): its number and hash
+    /// in one call, so a reorg at the tip shows even when the height did not move.
+    pub async fn latest(&self) -> Result<RpcBlock<B256>> {
+        let raw = self
+            .client
+            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .await?
+            .ok_or_else(|| Error::MalformedReply {
+                endpoint: self.client.endpoint().to_string(),
+                what: "eth_getBlockByNumber(latest)".to_string(),
+                reason: "null result".to_string(),
+            })?;
+        parse(&raw, 0, "latest block")
+    }
+
+    fn block_from<T: serde::de::DeserializeOwned>(&self, n: u64, result: Option<CallResult>) -> Result<RpcBlock<T>> {
         let raw = self
             .unwrap_result(n, "eth_getBlockByNumber", result)?
             .ok_or(Error::MissingBlock { block: n })?;
-        let block: RpcBlock = parse(&raw, n, "block")?;
+        let block: RpcBlock<T> = parse(&raw, n, "block")?;
         if block.number.to::<u64>() != n {
             return Err(Error::Inconsistent {
                 block: n,

@@ -5,9 +5,11 @@
 //! - [`raw`]: the node's replies as typed structs (alloy primitives), tolerant of old nodes.
 //! - [`rows`]: block and transaction rows in ethereum-etl / BigQuery `crypto_ethereum` terms,
 //!   plus [`TxKind`], the original design's three classes.
+//! - [`abi`]: contract-call decoding with ABIs from a folder, Etherscan or built-in signatures.
 //! - [`fetch`]: a block with its transactions and receipts, fetched in as few calls as the
 //!   node allows.
 
+pub mod abi;
 mod error;
 pub mod fetch;
 pub mod raw;
@@ -16,6 +18,7 @@ pub mod request_log;
 pub mod rows;
 pub mod rpc;
 
+pub use abi::{AbiRegistry, DecodedCall, EtherscanAbis};
 pub use alloy_primitives;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};

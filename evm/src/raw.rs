@@ -11,9 +11,11 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 
+/// A block; `T` is [`RpcTransaction`] for `eth_getBlockByNumber(n, true)`, or a hash (`B256`)
+/// for `eth_getBlockByNumber(n, false)`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RpcBlock {
+pub struct RpcBlock<T = RpcTransaction> {
     pub number: U64,
     pub hash: B256,
     pub parent_hash: B256,
@@ -46,7 +48,7 @@ pub struct RpcBlock {
     pub excess_blob_gas: Option<U64>,
     #[serde(default)]
     pub parent_beacon_block_root: Option<B256>,
-    pub transactions: Vec<RpcTransaction>,
+    pub transactions: Vec<T>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

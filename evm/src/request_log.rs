@@ -2,7 +2,8 @@
 //! Fields: `ts` (Unix ms), `replica`, `provider`, `key` (pseudo-name, or null without keys),
 //! `method` (the first call's), `calls` (batch size), `status` (HTTP status, or 0 when no
 //! response came), `error` (why, if it failed), `latency_ms`. Never a secret or a URL.
-//! Written to a local file now; the fast-layer issue sends the same records to Kafka.
+//! Written to a local file, or handed over a channel (the streaming jobs publish them to the
+//! `{network}.api_keys.request_log` topic).
 
 use std::io::Write;
 use std::path::Path;
@@ -24,9 +25,15 @@ pub struct RequestRecord<'a> {
 }
 
 #[derive(Debug)]
+enum Sink {
+    File(Mutex<std::io::BufWriter<std::fs::File>>),
+    Channel(tokio::sync::mpsc::UnboundedSender<String>),
+}
+
+#[derive(Debug)]
 pub struct RequestLog {
     replica: String,
-    file: Mutex<std::io::BufWriter<std::fs::File>>,
+    sink: Sink,
 }
 
 impl RequestLog {
@@ -35,8 +42,18 @@ impl RequestLog {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         Ok(RequestLog {
             replica: replica.into(),
-            file: Mutex::new(std::io::BufWriter::new(file)),
+            sink: Sink::File(Mutex::new(std::io::BufWriter::new(file))),
         })
+    }
+
+    /// Hands each record, as its JSON line, to the returned receiver.
+    pub fn to_channel(replica: impl Into<String>) -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let log = RequestLog {
+            replica: replica.into(),
+            sink: Sink::Channel(tx),
+        };
+        (log, rx)
     }
 
     pub fn record(&self, r: &RequestRecord<'_>) {
@@ -54,17 +71,28 @@ impl RequestLog {
             "error": r.error,
             "latency_ms": r.latency.as_secs_f64() * 1000.0,
         });
-        if let Ok(mut f) = self.file.lock() {
-            // A full disk must not stop the job: the log is an audit trail, not the data.
-            if writeln!(f, "{line}").is_err() {
-                tracing::warn!("could not write the request log");
+        match &self.sink {
+            Sink::File(file) => {
+                if let Ok(mut f) = file.lock() {
+                    // A full disk must not stop the job: the log is an audit trail, not the data.
+                    if writeln!(f, "{line}").is_err() {
+                        tracing::warn!("could not write the request log");
+                    }
+                }
+            }
+            Sink::Channel(tx) => {
+                if tx.send(line.to_string()).is_err() {
+                    tracing::warn!("the request log's publisher has stopped");
+                }
             }
         }
     }
 
     pub fn flush(&self) {
-        if let Ok(mut f) = self.file.lock() {
-            let _ = f.flush();
+        if let Sink::File(file) = &self.sink {
+            if let Ok(mut f) = file.lock() {
+                let _ = f.flush();
+            }
         }
     }
 }

@@ -5,12 +5,14 @@
 //! encodes them as Decimal(38,0).
 
 use alloy_primitives::{Address, Bytes, B256, U256};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::raw::{RpcBlock, RpcReceipt, RpcTransaction};
 
 /// The original design's three transaction classes (its topics `mined.tx.{1,2,3}.*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TxKind {
     NativeTokenTransfer,
     ContractDeployment,
@@ -37,15 +39,18 @@ impl TxKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Withdrawal {
     pub index: u64,
     pub validator_index: u64,
     pub address: String,
+    #[serde(with = "decimal")]
     pub amount: U256,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serialised (for Kafka messages) with the lake's column names; wei amounts as decimal
+/// strings, because JSON numbers lose precision past 2^53 in most readers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockRow {
     pub number: u64,
     pub hash: String,
@@ -57,7 +62,9 @@ pub struct BlockRow {
     pub state_root: String,
     pub receipts_root: String,
     pub miner: String,
+    #[serde(with = "decimal")]
     pub difficulty: U256,
+    #[serde(default, with = "decimal_opt")]
     pub total_difficulty: Option<U256>,
     pub size: Option<u64>,
     pub extra_data: String,
@@ -66,6 +73,7 @@ pub struct BlockRow {
     /// Seconds since the Unix epoch, UTC.
     pub timestamp: u64,
     pub transaction_count: u64,
+    #[serde(default, with = "decimal_opt")]
     pub base_fee_per_gas: Option<U256>,
     pub withdrawals_root: Option<String>,
     pub withdrawals: Option<Vec<Withdrawal>>,
@@ -74,7 +82,7 @@ pub struct BlockRow {
     pub parent_beacon_block_root: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransactionRow {
     pub hash: String,
     pub nonce: u64,
@@ -83,18 +91,23 @@ pub struct TransactionRow {
     pub transaction_index: u64,
     pub from_address: String,
     pub to_address: Option<String>,
+    #[serde(with = "decimal")]
     pub value: U256,
     pub gas: u64,
+    #[serde(default, with = "decimal_opt")]
     pub gas_price: Option<U256>,
     pub input: String,
     pub block_timestamp: u64,
+    #[serde(default, with = "decimal_opt")]
     pub max_fee_per_gas: Option<U256>,
+    #[serde(default, with = "decimal_opt")]
     pub max_priority_fee_per_gas: Option<U256>,
     pub transaction_type: Option<u64>,
     pub receipt_cumulative_gas_used: Option<u64>,
     pub receipt_gas_used: Option<u64>,
     pub receipt_contract_address: Option<String>,
     pub receipt_status: Option<u64>,
+    #[serde(default, with = "decimal_opt")]
     pub receipt_effective_gas_price: Option<U256>,
     pub tx_kind: TxKind,
 }
@@ -113,7 +126,7 @@ fn hex_bytes(v: &Bytes) -> String {
 }
 
 impl BlockRow {
-    pub fn from_rpc(b: &RpcBlock) -> Self {
+    pub fn from_rpc<T>(b: &RpcBlock<T>) -> Self {
         BlockRow {
             number: b.number.to(),
             hash: hex_b256(&b.hash),
@@ -172,11 +185,31 @@ impl TransactionRow {
                 });
             }
         }
-        Ok(TransactionRow {
+        Ok(Self::from_tx(
+            &block.hash,
+            number,
+            block.timestamp.to(),
+            position,
+            tx,
+            receipt,
+        ))
+    }
+
+    /// One row from a transaction fetched on its own (`eth_getTransactionByHash`), with the
+    /// block it was mined in: the same row as [`TransactionRow::from_rpc`] gives.
+    pub fn from_tx(
+        block_hash: &B256,
+        block_number: u64,
+        block_timestamp: u64,
+        position: usize,
+        tx: &RpcTransaction,
+        receipt: Option<&RpcReceipt>,
+    ) -> Self {
+        TransactionRow {
             hash: hex_b256(&tx.hash),
             nonce: tx.nonce.to(),
-            block_hash: hex_b256(&block.hash),
-            block_number: number,
+            block_hash: hex_b256(block_hash),
+            block_number,
             // The position in the block is authoritative; the node's index must agree with it.
             transaction_index: position as u64,
             from_address: hex_address(&tx.from),
@@ -185,7 +218,7 @@ impl TransactionRow {
             gas: tx.gas.to(),
             gas_price: tx.gas_price,
             input: hex_bytes(&tx.input),
-            block_timestamp: block.timestamp.to(),
+            block_timestamp,
             max_fee_per_gas: tx.max_fee_per_gas,
             max_priority_fee_per_gas: tx.max_priority_fee_per_gas,
             transaction_type: tx.transaction_type.map(|v| v.to()),
@@ -195,7 +228,45 @@ impl TransactionRow {
             receipt_status: receipt.and_then(|r| r.status.map(|s| s.to())),
             receipt_effective_gas_price: receipt.and_then(|r| r.effective_gas_price),
             tx_kind: TxKind::classify(tx.to.as_ref(), &tx.input),
-        })
+        }
+    }
+}
+
+/// `U256` as a decimal string; reads a decimal string or a JSON number.
+mod decimal {
+    use alloy_primitives::U256;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(t) => U256::from_str_radix(&t, 10)
+                .map_err(|e| D::Error::custom(format!("{t:?} is not a decimal wei amount: {e}"))),
+            serde_json::Value::Number(n) => U256::from_str_radix(&n.to_string(), 10)
+                .map_err(|e| D::Error::custom(format!("{n} is not a whole wei amount: {e}"))),
+            other => Err(D::Error::custom(format!("expected a decimal string, got {other}"))),
+        }
+    }
+}
+
+mod decimal_opt {
+    use alloy_primitives::U256;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.collect_str(v),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrap(#[serde(with = "super::decimal")] U256);
+        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }
 
@@ -210,6 +281,46 @@ mod tests {
         assert_eq!(TxKind::classify(None, &[0x60]), TxKind::ContractDeployment);
         assert_eq!(TxKind::classify(None, &[]), TxKind::ContractDeployment);
         assert_eq!(TxKind::classify(Some(&a), &[0xa9, 0x05]), TxKind::ContractInteraction);
+    }
+
+    #[test]
+    fn json_keeps_wei_exact_and_lake_names() {
+        let big = U256::from(10u64).pow(U256::from(30u64)) + U256::from(1u64);
+        let row = TransactionRow {
+            hash: "0x01".into(),
+            nonce: 1,
+            block_hash: "0x02".into(),
+            block_number: 7,
+            transaction_index: 0,
+            from_address: "0xaa".into(),
+            to_address: None,
+            value: big,
+            gas: 21000,
+            gas_price: Some(U256::from(3u64)),
+            input: "0x".into(),
+            block_timestamp: 1,
+            max_fee_per_gas: None,
+            max_priority_fee_per_gas: None,
+            transaction_type: Some(2),
+            receipt_cumulative_gas_used: None,
+            receipt_gas_used: None,
+            receipt_contract_address: None,
+            receipt_status: None,
+            receipt_effective_gas_price: None,
+            tx_kind: TxKind::ContractDeployment,
+        };
+        let v = serde_json::to_value(&row).unwrap();
+        assert_eq!(v["value"], serde_json::json!("1000000000000000000000000000001"));
+        assert_eq!(v["gas_price"], serde_json::json!("3"));
+        assert_eq!(v["max_fee_per_gas"], serde_json::Value::Null);
+        assert_eq!(v["tx_kind"], serde_json::json!("contract_deployment"));
+        let back: TransactionRow = serde_json::from_value(v).unwrap();
+        assert_eq!(back, row);
+        // A float where a wei amount belongs is refused, not rounded.
+        let mut bad = serde_json::to_value(&row).unwrap();
+        bad["value"] = serde_json::json!(1.5);
+        let e = serde_json::from_value::<TransactionRow>(bad).unwrap_err().to_string();
+        assert!(e.contains("whole wei amount"), "{e}");
     }
 
     #[test]

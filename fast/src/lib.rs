@@ -1,19 +1,23 @@
-//! The fast (streaming) layer: block clock, transaction crawler, classifier and input decoder
-//! publishing Kafka topics. Built in the fast-layer issue; what exists now is the contract the
-//! other layers rely on: the topic names, kept from the original design.
+//! The fast (streaming) layer: jobs that follow the chain head and publish Kafka topics.
+//!
+//! - [`clock`]: the block clock. Follows the head (WebSocket `newHeads` or polling), fills gaps,
+//!   detects reorgs by parent hash, and publishes blocks (and, in full-block mode, classified
+//!   transactions) in Kafka transactions, so each block lands exactly once.
+//! - [`crawler`]: the per-transaction crawler of the original design (`--mode per-tx`).
+//! - [`decoder`]: decodes contract interactions with ABIs.
+//! - [`kafka`]: producer, consumer and admin settings shared by the jobs; [`topics`] the names;
+//!   [`messages`] the JSON values.
+//! - [`request_log`]: the key scheduler's request log as a topic; [`metrics`] Prometheus.
 
-/// Kafka topic names, as the original design named them.
-pub mod topics {
-    /// Metadata of each newly mined block.
-    pub const MINED_BLOCKS_METADATA: &str = "mined.blocks.metadata";
-    /// The transaction hashes of each new block.
-    pub const MINED_TXS_HASH_IDS: &str = "mined.txs.hash.ids";
-    /// Input empty: a plain transfer of the native token.
-    pub const NATIVE_TOKEN_TRANSFER: &str = "mined.tx.1.native_token_transfer";
-    /// `to` empty: a contract deployment.
-    pub const CONTRACT_DEPLOYMENT: &str = "mined.tx.2.contract_deployment";
-    /// `to` and `input` set: a call into a contract.
-    pub const CONTRACT_INTERACTION: &str = "mined.tx.3.contract_interaction";
-    /// Contract calls with `input` decoded by the contract's ABI.
-    pub const CONTRACT_INTERACTION_DECODED: &str = "mined.tx.3.contract_interaction.decoded";
-}
+pub mod clock;
+pub mod crawler;
+pub mod decoder;
+mod error;
+pub mod kafka;
+pub mod messages;
+pub mod metrics;
+pub mod request_log;
+pub mod topics;
+
+pub use error::{Error, Result};
+pub use topics::Topics;

@@ -9,6 +9,10 @@ Wall time is the median of --runs runs; provider requests are counted in one fur
 tool through a counting proxy in front of anvil (JSON-RPC calls, what providers bill, and HTTP
 requests), which also records the replies the replay node serves. Prints ratios against cryo.
 
+Streaming: testkit's head_latency runs a real Kafka broker and anvil mining a block a second,
+and measures head-to-topic latency (head announced -> block readable in the topic) of
+`chainx block-clock` polling and over WebSocket, and of ethereum-etl's `stream` to Kafka.
+
     python bench.py --chainx target/release/chainx --replay-node target/release/replay_node \
         --anvil PATH --state .chain/state.json
 """
@@ -213,6 +217,13 @@ def budget_use(args, keys=4, rps=10, last=299):
     }
 
 
+def head_latency(args):
+    etl = os.path.join(os.path.dirname(PYTHON), "ethereumetl")
+    out = subprocess.run([args.head_latency, args.chainx, str(args.latency_blocks), etl],
+                         check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def table(title, results, blocks, with_requests):
     cryo = next(r for r in results if r["tool"].startswith("cryo"))["seconds"]
     print(f"\n{title}\n")
@@ -236,6 +247,8 @@ def main():
     ap.add_argument("--anvil", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--head-latency", help="testkit's head_latency binary (streaming benchmark)")
+    ap.add_argument("--latency-blocks", type=int, default=60)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     PYTHON = sys.executable
@@ -262,15 +275,29 @@ def main():
     finally:
         replay.kill()
     budget = budget_use(args)
+    latency = head_latency(args) if args.head_latency else []
     print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
     table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
     table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
     print(f"\nkey budget use through the NaaS gateway ({budget['keys']} keys x {budget['rps']} rps): "
           f"{budget['calls']} calls in {budget['seconds']:.1f} s = {budget['use']:.0%} of the budget "
           f"(target >= 90%), {budget['rejected']} 429s, peak {budget['peak_per_second']} calls/s on one key")
+    if latency:
+        etl = next((r for r in latency if r["mode"] == "ethereum-etl"), None)
+        print(f"\nhead-to-topic latency, anvil mining 1 block/s, real Kafka, {args.latency_blocks} blocks each "
+              f"(head announced -> block readable, read_committed)\n")
+        print(f"{'job':<40} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p99 x etl':>10} {'target p99':>11}")
+        names = {"poll": "chainx block-clock (poll 1 s)", "ws": "chainx block-clock (WebSocket newHeads)",
+                 "ethereum-etl": "ethereum-etl stream (poll 1 s, blocks only)"}
+        targets = {"poll": "<= 1500", "ws": "<= 300", "ethereum-etl": ""}
+        for r in latency:
+            ratio = f"{r['p99_ms'] / etl['p99_ms']:.2f}" if etl else "-"
+            print(f"{names[r['mode']]:<40} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['max_ms']:>7.0f} "
+                  f"{ratio:>10} {targets[r['mode']]:>11}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget}, f, indent=2)
+            json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget,
+                       "head_latency": latency}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 //
 //   node build.mjs OUT_DIR
 //
-// Writes OUT_DIR/state.json (anvil --load-state), OUT_DIR/manifest.json and OUT_DIR/abi/*.json.
+// Writes OUT_DIR/state.json (anvil --load-state), OUT_DIR/manifest.json, OUT_DIR/calls.json
+// (every contract call: tx hash, function, arguments) and OUT_DIR/abi/*.json.
 // Everything is seeded: the same script and anvil version give the same block hashes.
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, readdirSync } from "node:fs";
@@ -126,6 +127,11 @@ async function main() {
 
     let block = 0;
     let pending = [];
+    // Every contract call as sent: calls.json lets tests check decoded arguments against it.
+    const calls = [];
+    const plain = (v) => (typeof v === "bigint" || typeof v === "number") ? v.toString()
+      : Array.isArray(v) ? v.map(plain)
+      : (typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v)) ? v.toLowerCase() : v;
     // Signs and sends one transaction; kind is classified here, from what we built, so the
     // manifest is independent of chainx's own classifier.
     const send = async (w, { to = null, data = "0x", value = 0n, gas = 300000n, type }) => {
@@ -162,8 +168,11 @@ async function main() {
       const data = ethers.concat([artifacts[name].bytecode, iface(name).encodeDeploy(args)]);
       return send(w, { data, gas: 3_000_000n, type: 2 });
     };
-    const call = (w, to, name, fn, args, extra = {}) =>
-      send(w, { to, data: iface(name).encodeFunctionData(fn, args), ...extra });
+    const call = async (w, to, name, fn, args, extra = {}) => {
+      const out = await send(w, { to, data: iface(name).encodeFunctionData(fn, args), ...extra });
+      calls.push({ hash: pending[pending.length - 1], to: to.toLowerCase(), contract: name, function: fn, args: plain(args) });
+      return out;
+    };
 
     // Block 1: the protocol contracts.
     const supply = 10n ** 27n;
@@ -267,6 +276,7 @@ async function main() {
     const dump = await rpc("anvil_dumpState");
     writeFileSync(path.join(OUT, "state.json"), gunzipSync(Buffer.from(dump.slice(2), "hex")));
     writeFileSync(path.join(OUT, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    writeFileSync(path.join(OUT, "calls.json"), JSON.stringify(calls) + "\n");
     for (const [name, a] of Object.entries(artifacts)) {
       writeFileSync(path.join(OUT, "abi", `${name}.json`), JSON.stringify(a.abi, null, 2) + "\n");
     }

@@ -7,6 +7,7 @@
 //!   5xx or truncated bodies, so those faults are injected, and named as such).
 //! - [`gateway`]: a node-as-a-service gateway enforcing per-key rps and daily limits.
 //! - [`cassandra`]: a real Apache Cassandra node from Maven Central jars.
+//! - [`kafka`]: a real Apache Kafka 4 broker (KRaft) from Maven Central jars, restartable.
 //! - [`redis`]: a real redis-server on a free port.
 //! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,6 +15,7 @@
 pub mod anvil;
 pub mod cassandra;
 pub mod gateway;
+pub mod kafka;
 pub mod mainnet;
 pub mod redis;
 pub mod rpc_server;

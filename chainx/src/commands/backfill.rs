@@ -1,43 +1,25 @@
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chainx_evm::{BlockFetcher, RequestLog, RpcClient};
-use chainx_keys::{resolve_keys, CassandraUsage, KeyPool, ProviderKeys};
+use chainx_evm::{BlockFetcher, RequestLog};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use super::rpc_client;
 use crate::cli::BackfillArgs;
-use crate::config::{
-    backfill_config, coordinator, exclusive_ttl, key_rotation, provider_keys, replica_id, request_log, rpc_config,
-    usage_store, FileConfig,
-};
-
-/// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
-/// backfills and streamers alike.
-const KEYS_NAMESPACE: &str = "chainx:keys";
+use crate::config::{backfill_config, replica_id, request_log, FileConfig};
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
-    let rpc = rpc_config(&args.rpc, &file.rpc)?;
     let cfg = backfill_config(&args, &file)?;
     let replica = replica_id(&args.rpc, &file.rpc);
-    let (providers, secrets_file) = provider_keys(&args.rpc, &file)?;
-    let pool = match providers.is_empty() {
-        true => None,
-        false => Some(Arc::new(
-            key_pool(&args, &file, &providers, secrets_file, &replica).await?,
+    let log = match request_log(&args.rpc, &file.rpc) {
+        Some(path) => Some(Arc::new(
+            RequestLog::to_file(&path, replica.clone())
+                .with_context(|| format!("cannot open the request log {}", path.display()))?,
         )),
+        None => None,
     };
-    let mut client = match &pool {
-        Some(pool) => RpcClient::with_keys(rpc, pool.clone())?,
-        None => RpcClient::new(rpc)?,
-    };
-    if let Some(path) = request_log(&args.rpc, &file.rpc) {
-        let log = RequestLog::to_file(&path, replica)
-            .with_context(|| format!("cannot open the request log {}", path.display()))?;
-        client = client.with_request_log(Arc::new(log));
-    }
-    let client = Arc::new(client);
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, log).await?;
     let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
 
     // Drawn only when stderr is a terminal, from the first fetched batch on.
@@ -69,35 +51,4 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         println!("key calls (24 h): {}", shown.join(", "));
     }
     Ok(())
-}
-
-/// The key pool the flags and file describe: in-process, shared through Redis, or exclusive
-/// leases through Redis; with the Cassandra usage ledger if one is named.
-async fn key_pool(
-    args: &BackfillArgs,
-    file: &FileConfig,
-    providers: &[ProviderKeys],
-    secrets_file: Option<PathBuf>,
-    replica: &str,
-) -> anyhow::Result<KeyPool> {
-    let keys = resolve_keys(providers, secrets_file.as_deref())?;
-    let pool = match (coordinator(&args.rpc, &file.rpc), exclusive_ttl(&args.rpc, &file.rpc)?) {
-        (Some(url), Some(ttl)) => {
-            let pool = KeyPool::exclusive(keys, &url, KEYS_NAMESPACE, replica, ttl).await?;
-            match key_rotation(&args.rpc, &file.rpc) {
-                Some(every) => pool.with_rotation(every),
-                None => pool,
-            }
-        }
-        (Some(url), None) => KeyPool::shared(keys, &url, KEYS_NAMESPACE).await?,
-        (None, Some(_)) => anyhow::bail!("--key-mode exclusive needs --coordinator (a Redis URL)"),
-        (None, None) => KeyPool::new(keys)?,
-    };
-    Ok(match usage_store(&args.rpc, &file.rpc) {
-        Some(nodes) => {
-            pool.with_ledger(Arc::new(CassandraUsage::connect(&nodes).await?))
-                .await?
-        }
-        None => pool,
-    })
 }

@@ -1,0 +1,191 @@
+//! The streaming jobs: `block-clock`, `tx-crawler`, `tx-decoder`, and `topics create`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chainx_evm::{AbiRegistry, BlockFetcher, EtherscanAbis};
+use chainx_fast::clock::{BlockClock, ClockConfig, CrawlMode};
+use chainx_fast::crawler::{CrawlerConfig, TxCrawler};
+use chainx_fast::decoder::TxDecoder;
+use chainx_fast::kafka::{KafkaConfig, TopicSpec};
+use chainx_fast::metrics::FastMetrics;
+use chainx_fast::Topics;
+use prometheus_client::registry::Registry;
+
+use super::rpc_client;
+use crate::cli::{BlockClockArgs, KafkaArgs, TopicsCreateArgs, TxCrawlerArgs, TxDecoderArgs};
+use crate::config::{kafka_config, replica_id, FileConfig};
+
+/// Metrics registered, and served when `--metrics-addr` is set.
+async fn metrics(args: &KafkaArgs, file: &FileConfig) -> anyhow::Result<FastMetrics> {
+    let mut registry = Registry::default();
+    let m = FastMetrics::new(&mut registry);
+    if let Some(addr) = args.metrics_addr.clone().or_else(|| file.kafka.metrics_addr.clone()) {
+        let bound = chainx_fast::metrics::serve(&addr, Arc::new(registry)).await?;
+        tracing::info!("metrics on http://{bound}/metrics");
+    }
+    Ok(m)
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what orchestrators send before killing a container).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// Waits (bounded) for the request log's last records to reach Kafka.
+async fn drain_request_log(task: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout(Duration::from_secs(30), task).await.is_err() {
+        tracing::warn!("the request log did not drain within 30 s; some records may be missing");
+    }
+}
+
+pub async fn block_clock(args: BlockClockArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
+    let metrics = metrics(&args.kafka, &file).await?;
+    let replica = replica_id(&args.rpc, &file.rpc);
+    let topics = Topics::new(&network);
+    let (log, log_task) =
+        chainx_fast::request_log::to_kafka(&kafka, &topics.request_log, &replica, Some(metrics.clone()))?;
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, Some(log)).await?;
+    if let Some(ws) = &args.ws_url {
+        if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
+            anyhow::bail!(
+                "--ws-url {} must start with ws:// or wss://",
+                chainx_evm::redact_url(ws)
+            );
+        }
+    }
+    if !(args.poll_interval > 0.0 && args.poll_interval.is_finite()) {
+        anyhow::bail!("--poll-interval must be a positive number of seconds");
+    }
+    let mut cfg = ClockConfig::new(&network);
+    cfg.mode = if args.mode == "per-tx" {
+        CrawlMode::PerTx
+    } else {
+        CrawlMode::FullBlock
+    };
+    cfg.start_block = args.start_block;
+    cfg.until_block = args.until_block;
+    cfg.confirmations = args.confirmations;
+    cfg.max_reorg_depth = args.max_reorg_depth.max(1);
+    cfg.poll_interval = Duration::from_secs_f64(args.poll_interval);
+    cfg.ws_url = args.ws_url.clone();
+    cfg.max_blocks_per_commit = args.max_blocks_per_commit.max(1);
+    let endpoint = client.endpoint().to_string();
+    let fetcher = Arc::new(BlockFetcher::new(client, args.receipts));
+    let clock = BlockClock::new(cfg, kafka, fetcher, Some(metrics));
+    let outcome = tokio::select! {
+        r = clock.run() => Some(r),
+        _ = shutdown_signal() => None,
+    };
+    drop(clock);
+    if let Some(pool) = &pool {
+        pool.release().await;
+    }
+    drain_request_log(log_task).await;
+    match outcome {
+        Some(r) => {
+            let s = r.with_context(|| format!("block clock on {endpoint} failed"))?;
+            println!(
+                "published {} blocks, {} transactions; {} removed by reorgs; {} restarts",
+                s.blocks_published, s.transactions_published, s.blocks_removed, s.restarts
+            );
+        }
+        None => tracing::info!("stopped"),
+    }
+    Ok(())
+}
+
+pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
+    let metrics = metrics(&args.kafka, &file).await?;
+    let replica = replica_id(&args.rpc, &file.rpc);
+    let topics = Topics::new(&network);
+    let (log, log_task) =
+        chainx_fast::request_log::to_kafka(&kafka, &topics.request_log, &replica, Some(metrics.clone()))?;
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, Some(log)).await?;
+    let mut cfg = CrawlerConfig::new(&network);
+    cfg.receipts = args.receipts;
+    cfg.batch = args.batch.max(1);
+    if let Some(g) = args.group {
+        cfg.group = g;
+    }
+    let crawler = TxCrawler::new(cfg, kafka, client, Some(metrics));
+    let outcome = tokio::select! {
+        r = crawler.run() => Some(r),
+        _ = shutdown_signal() => None,
+    };
+    drop(crawler);
+    if let Some(pool) = &pool {
+        pool.release().await;
+    }
+    drain_request_log(log_task).await;
+    if let Some(r) = outcome {
+        r.context("tx crawler failed")?;
+    }
+    Ok(())
+}
+
+pub async fn tx_decoder(args: TxDecoderArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
+    let metrics = metrics(&args.kafka, &file).await?;
+    let mut abis = AbiRegistry::builtin();
+    if let Some(dir) = &args.abi_dir {
+        abis = abis.with_folder(dir)?;
+    }
+    if let Some(url) = &args.etherscan_url {
+        let cache = match &args.abi_cache {
+            Some(p) => p.clone(),
+            None => std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".to_string()))
+                .join(".cache/chainx/abi"),
+        };
+        let key = std::env::var("CHAINX_ETHERSCAN_KEY").ok().filter(|k| !k.is_empty());
+        abis = abis.with_etherscan(EtherscanAbis::new(url, key, &cache)?);
+    }
+    tracing::info!(addresses = abis.known_addresses(), "ABIs loaded");
+    let mut decoder = TxDecoder::new(&network, kafka, abis, Some(metrics));
+    tokio::select! {
+        r = decoder.run() => r.context("tx decoder failed")?,
+        _ = shutdown_signal() => {}
+    }
+    Ok(())
+}
+
+pub async fn topics_create(args: TopicsCreateArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let (kafka, network): (KafkaConfig, String) = kafka_config(&args.kafka, &file.kafka)?;
+    if args.partitions < 1 || args.replication < 1 || args.retention_hours < 1 {
+        anyhow::bail!("--partitions, --replication and --retention-hours must be at least 1");
+    }
+    let topics = Topics::new(&network);
+    let spec = TopicSpec {
+        partitions: args.partitions,
+        replication: args.replication,
+        retention_ms: args.retention_hours * 3_600_000,
+    };
+    let created = kafka.create_topics(&topics.all(), &spec).await?;
+    for t in topics.all() {
+        let state = if created.iter().any(|c| c == t) {
+            "created"
+        } else {
+            "exists"
+        };
+        println!("{t}\t{state}");
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! The input decoder (the original design's `txs_input_decoder`): consumes contract
+//! interactions and publishes each, decoded or with the reason it is not, to
+//! `{network}.mined.tx.3.contract_interaction.decoded`. At-least-once, like the crawler.
+
+use std::time::Duration;
+
+use chainx_evm::{AbiRegistry, TransactionRow};
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
+
+use crate::kafka::{await_deliveries, next_batch, KafkaConfig, OffsetTracker};
+use crate::messages::{to_json, DecodedMessage};
+use crate::metrics::FastMetrics;
+use crate::{Error, Result, Topics};
+
+#[derive(Debug)]
+pub struct TxDecoder {
+    topics: Topics,
+    group: String,
+    kafka: KafkaConfig,
+    abis: AbiRegistry,
+    metrics: Option<FastMetrics>,
+}
+
+impl TxDecoder {
+    pub fn new(network: &str, kafka: KafkaConfig, abis: AbiRegistry, metrics: Option<FastMetrics>) -> Self {
+        TxDecoder {
+            topics: Topics::new(network),
+            group: format!("chainx-tx-decoder.{network}"),
+            kafka,
+            abis,
+            metrics,
+        }
+    }
+
+    /// Runs until the process is stopped.
+    pub async fn run(&mut self) -> Result<()> {
+        let t = self.topics.clone();
+        self.kafka
+            .require_topics(&[&t.contract_interaction, &t.contract_interaction_decoded])?;
+        let brokers = self.kafka.brokers.clone();
+        let consumer = self.kafka.consumer(&self.group)?;
+        consumer
+            .subscribe(&[&t.contract_interaction])
+            .map_err(|e| Error::kafka(&brokers, format!("subscribing to {}", t.contract_interaction), e))?;
+        let producer = self.kafka.producer(None)?;
+        loop {
+            let batch = next_batch(&consumer, &brokers, 500, Duration::from_millis(20)).await?;
+            let mut offsets = OffsetTracker::default();
+            let mut pending = Vec::with_capacity(batch.len());
+            for m in &batch {
+                offsets.done(m);
+                let tx: TransactionRow = match serde_json::from_slice(m.payload().unwrap_or_default()) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::error!(
+                            "skipping {} partition {} offset {}: not a transaction: {e}",
+                            m.topic(),
+                            m.partition(),
+                            m.offset()
+                        );
+                        continue;
+                    }
+                };
+                let call = self
+                    .abis
+                    .decode(tx.to_address.as_deref().unwrap_or_default(), &tx.input)
+                    .await;
+                let payload = to_json(&DecodedMessage::new(&tx, call));
+                let topic = &t.contract_interaction_decoded;
+                let f = producer
+                    .send_result(FutureRecord::to(topic).key(&tx.hash).payload(&payload))
+                    .map_err(|(e, _)| Error::kafka(&brokers, format!("queueing for {topic}"), e))?;
+                pending.push((topic.clone(), f));
+            }
+            let counts = await_deliveries(&brokers, pending).await?;
+            offsets.commit(&consumer, &brokers)?;
+            if let Some(m) = &self.metrics {
+                for (topic, n) in counts {
+                    m.published(&topic, n);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The JSON values of the topics. Field names are the lake's column names (ethereum-etl /
+//! BigQuery `crypto_ethereum`); wei amounts are decimal strings; hashes and addresses are
+//! lowercase 0x hex. Keys: the block number (decimal) for blocks, the tx hash for transactions.
+
+use chainx_evm::abi::DecodedCall;
+use chainx_evm::{BlockRow, TransactionRow};
+use serde::{Deserialize, Serialize};
+
+/// `{network}.mined.blocks.metadata`: a block row, plus `removed`: `false` when the block joins
+/// the canonical chain, `true` when a reorg took it out (its transactions left with it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMessage {
+    #[serde(flatten)]
+    pub block: BlockRow,
+    #[serde(default)]
+    pub removed: bool,
+}
+
+/// `{network}.mined.txs.hash.ids`: one message per transaction, enough for a crawler to fetch
+/// it and to place it in its block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxHashMessage {
+    pub hash: String,
+    pub block_number: u64,
+    pub block_hash: String,
+    pub block_timestamp: u64,
+    pub transaction_index: u64,
+}
+
+/// `{network}.mined.tx.3.contract_interaction.decoded`: the call's identity, then the decoded
+/// function (or `decode_status` and `decode_error` saying why not).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodedMessage {
+    pub hash: String,
+    pub block_number: u64,
+    pub block_hash: String,
+    pub block_timestamp: u64,
+    pub transaction_index: u64,
+    pub from_address: String,
+    pub to_address: Option<String>,
+    #[serde(flatten)]
+    pub call: DecodedCall,
+}
+
+impl DecodedMessage {
+    pub fn new(tx: &TransactionRow, call: DecodedCall) -> Self {
+        DecodedMessage {
+            hash: tx.hash.clone(),
+            block_number: tx.block_number,
+            block_hash: tx.block_hash.clone(),
+            block_timestamp: tx.block_timestamp,
+            transaction_index: tx.transaction_index,
+            from_address: tx.from_address.clone(),
+            to_address: tx.to_address.clone(),
+            call,
+        }
+    }
+}
+
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Our own types: serialisation cannot fail (no maps with non-string keys, no NaN floats).
+    serde_json::to_vec(v).unwrap_or_default()
+}
