@@ -610,4 +610,36 @@ async fn websocket_heads_drive_the_clock_and_metrics_report_it() {
         !clock.stderr().contains(&ws),
         "the WebSocket URL is only logged redacted"
     );
+
+    // --confirmations: a block is published once this many blocks are on top of it.
+    create_topics(b, "conf");
+    let start = (tip - 10).to_string();
+    let _confirmed = Job::start(&[
+        "block-clock",
+        "--brokers",
+        b,
+        "--network",
+        "conf",
+        "--rpc-url",
+        &anvil.url,
+        "--start-block",
+        &start,
+        "--confirmations",
+        "5",
+        "--poll-interval",
+        "0.2",
+    ]);
+    let conf_topic = topic("conf", "mined.blocks.metadata");
+    let has = |n: u64| move |rs: &[Record]| rs.iter().any(|r| r.value["number"] == json!(n));
+    read_until(b, &conf_topic, Duration::from_secs(30), has(tip - 5));
+    anvil.rpc("evm_mine", json!([])).await;
+    let records = read_until(b, &conf_topic, Duration::from_secs(30), has(tip - 4));
+    let numbers: Vec<u64> = records.iter().map(|r| r.value["number"].as_u64().unwrap()).collect();
+    assert_eq!(
+        numbers.iter().max(),
+        Some(&(tip - 4)),
+        "head {} minus 5 confirmations",
+        tip + 1
+    );
+    assert_eq!(numbers.len(), 7, "blocks {}..={} once each", tip - 10, tip - 4);
 }

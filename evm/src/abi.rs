@@ -87,14 +87,38 @@ const BUILTIN: &[&str] = &[
 const V3_PARAMS: &[(&str, &[&str])] = &[
     (
         "exactInputSingle",
-        &["tokenIn", "tokenOut", "fee", "recipient", "deadline", "amountIn", "amountOutMinimum", "sqrtPriceLimitX96"],
+        &[
+            "tokenIn",
+            "tokenOut",
+            "fee",
+            "recipient",
+            "deadline",
+            "amountIn",
+            "amountOutMinimum",
+            "sqrtPriceLimitX96",
+        ],
     ),
-    ("exactInput", &["path", "recipient", "deadline", "amountIn", "amountOutMinimum"]),
+    (
+        "exactInput",
+        &["path", "recipient", "deadline", "amountIn", "amountOutMinimum"],
+    ),
     (
         "exactOutputSingle",
-        &["tokenIn", "tokenOut", "fee", "recipient", "deadline", "amountOut", "amountInMaximum", "sqrtPriceLimitX96"],
+        &[
+            "tokenIn",
+            "tokenOut",
+            "fee",
+            "recipient",
+            "deadline",
+            "amountOut",
+            "amountInMaximum",
+            "sqrtPriceLimitX96",
+        ],
     ),
-    ("exactOutput", &["path", "recipient", "deadline", "amountOut", "amountInMaximum"]),
+    (
+        "exactOutput",
+        &["path", "recipient", "deadline", "amountOut", "amountInMaximum"],
+    ),
 ];
 
 /// A built-in signature, with V3 tuple component names filled in.

@@ -61,14 +61,20 @@ async fn abis_are_fetched_once_per_address_and_cached_on_disk() {
 
     // An outage is retried later, not per transaction; its error never shows the key.
     for _ in 0..3 {
-        assert_eq!(reg.decode(BROKEN, MINT).await.decode_status, DecodeStatus::UnknownSelector);
+        assert_eq!(
+            reg.decode(BROKEN, MINT).await.decode_status,
+            DecodeStatus::UnknownSelector
+        );
     }
     assert_eq!(asked.load(Ordering::SeqCst), 3);
 
     // A new process reads the disk cache: no request at all.
     let mut again = AbiRegistry::builtin().with_etherscan(source());
     assert_eq!(again.decode(VERIFIED, MINT).await.decode_status, DecodeStatus::Ok);
-    assert_eq!(again.decode(UNVERIFIED, MINT).await.decode_status, DecodeStatus::UnknownSelector);
+    assert_eq!(
+        again.decode(UNVERIFIED, MINT).await.decode_status,
+        DecodeStatus::UnknownSelector
+    );
     assert_eq!(asked.load(Ordering::SeqCst), 3);
     for f in std::fs::read_dir(cache.path()).unwrap() {
         let text = std::fs::read_to_string(f.unwrap().path()).unwrap();

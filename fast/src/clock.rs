@@ -601,7 +601,15 @@ mod tests {
 
     fn msg(offset: i64, block: BlockRow, removed: bool) -> OwnedMessage {
         let payload = to_json(&BlockMessage { block, removed });
-        OwnedMessage::new(Some(payload), None, "t".into(), Timestamp::NotAvailable, 0, offset, None)
+        OwnedMessage::new(
+            Some(payload),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
     }
 
     #[test]
@@ -627,7 +635,15 @@ mod tests {
 
     #[test]
     fn a_foreign_message_in_the_blocks_topic_is_named() {
-        let bad = OwnedMessage::new(Some(b"{}".to_vec()), None, "t".into(), Timestamp::NotAvailable, 2, 9, None);
+        let bad = OwnedMessage::new(
+            Some(b"{}".to_vec()),
+            None,
+            "t".into(),
+            Timestamp::NotAvailable,
+            2,
+            9,
+            None,
+        );
         let e = Canon::from_tail(&[bad]).unwrap_err().to_string();
         assert!(e.contains("t partition 2 offset 9"), "{e}");
     }

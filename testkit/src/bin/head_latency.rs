@@ -54,8 +54,16 @@ async fn watch_heads(ws: String, seen: Seen) {
 /// `chainx block-clock` polling (the default) or following newHeads.
 fn clock(chainx: &str, mode: &str, brokers: &str, network: &str, http: &str, ws: &str) -> std::process::Child {
     let mut c = Command::new(chainx);
-    c.args(["block-clock", "--brokers", brokers, "--network", network, "--rpc-url", http])
-        .env("CHAINX_LOG", "warn");
+    c.args([
+        "block-clock",
+        "--brokers",
+        brokers,
+        "--network",
+        network,
+        "--rpc-url",
+        http,
+    ])
+    .env("CHAINX_LOG", "warn");
     if mode == "ws" {
         c.args(["--ws-url", ws]);
     }
@@ -76,7 +84,15 @@ async fn main() {
     let kafka = Kafka::start().await;
     let port = free_port();
     let mut anvil = Command::new(anvil_binary())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1", "--silent"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--block-time",
+            "1",
+            "--silent",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -123,7 +139,15 @@ async fn main() {
                 .unwrap();
             let head = u64::from_str_radix(head["result"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
             let child = Command::new(ethereumetl.as_deref().unwrap())
-                .args(["stream", "-e", "block", "--period-seconds", "1", "--provider-uri", &http])
+                .args([
+                    "stream",
+                    "-e",
+                    "block",
+                    "--period-seconds",
+                    "1",
+                    "--provider-uri",
+                    &http,
+                ])
                 .arg("--output")
                 .arg(format!("kafka/{}", kafka.brokers))
                 .args(["--start-block", &head.to_string(), "-l"])
@@ -140,7 +164,10 @@ async fn main() {
                 .status()
                 .unwrap();
             assert!(ok.success());
-            (clock(&chainx, mode, &kafka.brokers, &network, &http, &ws), format!("{network}.mined.blocks.metadata"))
+            (
+                clock(&chainx, mode, &kafka.brokers, &network, &http, &ws),
+                format!("{network}.mined.blocks.metadata"),
+            )
         };
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", &kafka.brokers)
