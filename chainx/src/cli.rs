@@ -67,7 +67,7 @@ pub struct BlockClockArgs {
     /// full-block: fetch whole blocks and publish the class topics here; per-tx: publish hash ids for tx-crawler replicas
     #[arg(long, env = "CHAINX_MODE", value_parser = ["full-block", "per-tx"], default_value = "full-block", help_heading = "Clock")]
     pub mode: String,
-    /// WebSocket URL for eth_subscribe newHeads (may hold a key; never printed) [default: poll]
+    /// WebSocket URL for eth_subscribe newHeads (may hold a key; never printed) [default: the RPC URL if ws://, else poll]
     #[arg(long, env = "CHAINX_WS_URL", hide_env_values = true, help_heading = "Clock")]
     pub ws_url: Option<String>,
     /// Seconds between head polls without WebSocket

@@ -263,6 +263,17 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     Ok(cfg)
 }
 
+/// For a `ws://`/`wss://` RPC URL: the same endpoint over HTTP(S), where calls go (newHeads stays
+/// on the socket). Right for anvil, reth, Alchemy and QuickNode, which serve both on one URL;
+/// geth (port 8546) and Infura (`/ws/v3/`) need `--ws-url` next to an HTTP `--rpc-url`.
+pub fn http_for_ws(url: &str) -> Option<String> {
+    if let Some(rest) = url.strip_prefix("wss://") {
+        Some(format!("https://{rest}"))
+    } else {
+        url.strip_prefix("ws://").map(|rest| format!("http://{rest}"))
+    }
+}
+
 pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 pub const DEFAULT_NETWORK: &str = "mainnet";
 
@@ -304,6 +315,20 @@ pub fn kafka_config(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn websocket_rpc_urls_map_to_http() {
+        use super::http_for_ws;
+        assert_eq!(
+            http_for_ws("ws://127.0.0.1:8545").as_deref(),
+            Some("http://127.0.0.1:8545")
+        );
+        assert_eq!(
+            http_for_ws("wss://eth-mainnet.g.alchemy.com/v2/k").as_deref(),
+            Some("https://eth-mainnet.g.alchemy.com/v2/k")
+        );
+        assert_eq!(http_for_ws("https://x"), None);
+    }
+
     use clap::Parser;
 
     use super::*;

@@ -15,7 +15,7 @@ use prometheus_client::registry::Registry;
 
 use super::rpc_client;
 use crate::cli::{BlockClockArgs, KafkaArgs, TopicsCreateArgs, TxCrawlerArgs, TxDecoderArgs};
-use crate::config::{kafka_config, replica_id, FileConfig};
+use crate::config::{http_for_ws, kafka_config, replica_id, FileConfig};
 
 /// Metrics registered, and served when `--metrics-addr` is set.
 async fn metrics(args: &KafkaArgs, file: &FileConfig) -> anyhow::Result<FastMetrics> {
@@ -51,8 +51,16 @@ async fn drain_request_log(task: tokio::task::JoinHandle<()>) {
     }
 }
 
-pub async fn block_clock(args: BlockClockArgs) -> anyhow::Result<()> {
+pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
+    // A WebSocket RPC URL: heads over the socket, calls over the same endpoint's HTTP.
+    let rpc_url = args.rpc.rpc_url.clone().or_else(|| file.rpc.url.clone());
+    if let Some((ws, http)) = rpc_url.and_then(|u| http_for_ws(&u).map(|h| (u, h))) {
+        if args.ws_url.is_none() {
+            args.ws_url = Some(ws);
+        }
+        args.rpc.rpc_url = Some(http);
+    }
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
     let metrics = metrics(&args.kafka, &file).await?;
     let replica = replica_id(&args.rpc, &file.rpc);
