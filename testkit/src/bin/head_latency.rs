@@ -214,4 +214,5 @@ async fn main() {
     }
     watcher.abort();
     let _ = anvil.kill();
+    let _ = anvil.wait();
 }
