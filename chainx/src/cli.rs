@@ -29,9 +29,31 @@ pub enum Command {
     TxCrawler(Box<TxCrawlerArgs>),
     /// Decode contract interactions with ABIs and publish them to the decoded topic
     TxDecoder(Box<TxDecoderArgs>),
+    /// Land the fast layer's topics in the lake (the same tables as backfill), exactly once
+    Sink(Box<SinkArgs>),
     /// Manage the Kafka topics
     #[command(subcommand)]
     Topics(TopicsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Lake root: a folder, or a file:// URL [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
+    pub lake: Option<String>,
+    /// Cut a commit once this many rows are buffered
+    #[arg(long, env = "CHAINX_FLUSH_ROWS", default_value_t = 50_000, help_heading = "Lake")]
+    pub flush_rows: usize,
+    /// ... or after this many seconds (bounds the latency to a queryable row)
+    #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 5.0, help_heading = "Lake")]
+    pub flush_interval: f64,
+    /// Exit once both tables cover blocks 0..=N [default: run forever]
+    #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
+    pub until_block: Option<u64>,
 }
 
 #[derive(Debug, Args, Default)]

@@ -3,12 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use chainx_testkit::anvil::{chain_dir, manifest, Anvil};
 use chainx_testkit::free_port;
 use chainx_testkit::kafka::{read_until, Kafka, Record};
+use common::{create_topics, topic, Job};
+
+mod common;
 use serde_json::{json, Value};
 
 const CLASSES: [&str; 3] = [
@@ -16,103 +19,6 @@ const CLASSES: [&str; 3] = [
     "mined.tx.2.contract_deployment",
     "mined.tx.3.contract_interaction",
 ];
-
-/// A `chainx` process, killed (SIGKILL) on drop; its stderr goes to a file shown on failure.
-struct Job {
-    child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Job {
-    fn start(args: &[&str]) -> Job {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_chainx"))
-            .args(args)
-            .env_remove("CHAINX_RPC_URL")
-            .env("CHAINX_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Job { child, log, _dir: dir }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Waits for the job to exit on its own and returns its stdout; fails with its log.
-    fn finish(mut self, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
-                std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
-                assert!(status.success(), "chainx failed ({status}):\n{}", self.stderr());
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chainx did not finish within {timeout:?}:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits until the job's log holds `needle` (a readiness line), at most `timeout`.
-    fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.stderr().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} in the log:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Job {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn create_topics(brokers: &str, network: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chainx"))
-        .args([
-            "topics",
-            "create",
-            "--brokers",
-            brokers,
-            "--network",
-            network,
-            "--partitions",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(
-        stdout.lines().filter(|l| l.ends_with("\tcreated")).count(),
-        7,
-        "{stdout}"
-    );
-}
-
-fn topic(network: &str, name: &str) -> String {
-    format!("{network}.{name}")
-}
 
 /// Reads a topic until it holds `n` distinct keys.
 fn read_keys(brokers: &str, topic: &str, n: usize, timeout: Duration) -> Vec<Record> {

@@ -17,6 +17,8 @@ pub const CONTRACT_INTERACTION: &str = "mined.tx.3.contract_interaction";
 pub const CONTRACT_INTERACTION_DECODED: &str = "mined.tx.3.contract_interaction.decoded";
 /// One record per provider request of the key scheduler.
 pub const REQUEST_LOG: &str = "api_keys.request_log";
+/// Messages the lake sink could not land (not JSON, not the schema), with the reason.
+pub const SINK_DEAD_LETTER: &str = "sink.dead_letter";
 
 /// The topics of one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,7 @@ pub struct Topics {
     pub contract_interaction: String,
     pub contract_interaction_decoded: String,
     pub request_log: String,
+    pub sink_dead_letter: String,
 }
 
 impl Topics {
@@ -41,6 +44,7 @@ impl Topics {
             contract_interaction: t(CONTRACT_INTERACTION),
             contract_interaction_decoded: t(CONTRACT_INTERACTION_DECODED),
             request_log: t(REQUEST_LOG),
+            sink_dead_letter: t(SINK_DEAD_LETTER),
         }
     }
 
@@ -53,7 +57,7 @@ impl Topics {
         }
     }
 
-    pub fn all(&self) -> [&str; 7] {
+    pub fn all(&self) -> [&str; 8] {
         [
             &self.blocks,
             &self.tx_hash_ids,
@@ -62,6 +66,7 @@ impl Topics {
             &self.contract_interaction,
             &self.contract_interaction_decoded,
             &self.request_log,
+            &self.sink_dead_letter,
         ]
     }
 }

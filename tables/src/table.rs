@@ -159,9 +159,21 @@ impl LakeTable {
     /// Appends the rows of blocks `from..=to` in one atomic commit. Refuses blocks the table
     /// already covers, so no row ever lands twice.
     pub async fn append(&mut self, batch: RecordBatch, from: u64, to: u64) -> Result<()> {
+        self.append_blocks(batch, &BlockRanges::span(from, to), &[]).await
+    }
+
+    /// Appends the rows of the blocks in `adding` and, in the same atomic commit, records
+    /// `offsets`: (application id, version) pairs, Delta `txn` actions. The stream sink stores
+    /// there the Kafka offset each topic-partition resumes from, so a commit and the offsets it
+    /// accounts for land together or not at all.
+    pub async fn append_blocks(
+        &mut self,
+        batch: RecordBatch,
+        adding: &BlockRanges,
+        offsets: &[(String, i64)],
+    ) -> Result<()> {
         let covered = self.covered()?;
-        let adding = BlockRanges::span(from, to);
-        let overlap = covered.intersect(&adding);
+        let overlap = covered.intersect(adding);
         if !overlap.is_empty() {
             return Err(Error::Table {
                 table: self.kind.name().to_string(),
@@ -182,7 +194,7 @@ impl LakeTable {
             );
         }
         let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
-        let coverage = covered.union(&adding).to_string();
+        let coverage = covered.union(adding).to_string();
         let metadata = snapshot
             .metadata()
             .clone()
@@ -197,23 +209,43 @@ impl LakeTable {
             partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
             predicate: None,
         };
-        let app = [("chainx.blocks".to_string(), json!(format!("{from}-{to}")))];
+        let app = [("chainx.blocks".to_string(), json!(adding.to_string()))];
+        let txns = offsets
+            .iter()
+            .map(|(app_id, version)| deltalake::kernel::Transaction::new(app_id, *version))
+            .collect();
         // From CommitProperties, not CommitBuilder::default(): only that path installs the
         // post-commit hook that writes checkpoints (every `delta.checkpointInterval` commits).
-        let committed = CommitBuilder::from(CommitProperties::default().with_metadata(app))
+        let properties = CommitProperties::default()
+            .with_metadata(app)
+            .with_application_transactions(txns);
+        let committed = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)
             .await
             .map_err(|e| self.delta_err(e))?;
         tracing::debug!(
             table = self.kind.name(),
-            from,
-            to,
+            blocks = %adding,
             version = committed.version(),
             "committed"
         );
         self.table.state = Some(committed.snapshot());
         Ok(())
+    }
+
+    /// The version last recorded for `app_id` by [`LakeTable::append_blocks`], if any.
+    pub async fn app_version(&self, app_id: &str) -> Result<Option<i64>> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
+        snapshot
+            .transaction_version(self.table.log_store().as_ref(), app_id)
+            .await
+            .map_err(|e| self.delta_err(e))
+    }
+
+    /// Re-reads the table's latest version (another writer may have committed).
+    pub async fn refresh(&mut self) -> Result<()> {
+        self.table.update_state().await.map_err(|e| self.delta_err(e))
     }
 
     /// Paths (relative to the table root) of the Parquet files the current version reads.

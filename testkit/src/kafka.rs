@@ -242,3 +242,17 @@ pub fn read_until(brokers: &str, topic: &str, timeout: Duration, done: impl Fn(&
         }
     }
 }
+
+/// Produces one message (for tests that feed a job bad input).
+pub async fn produce(brokers: &str, topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+}

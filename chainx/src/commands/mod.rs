@@ -1,5 +1,6 @@
 mod backfill;
 mod lake;
+mod sink;
 mod stream;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TxCrawler(args) => stream::tx_crawler(*args).await,
         Command::TxDecoder(args) => stream::tx_decoder(*args).await,
         Command::Topics(TopicsCommand::Create(args)) => stream::topics_create(args).await,
+        Command::Sink(args) => sink::run(*args).await,
     }
 }
 
