@@ -274,6 +274,17 @@ pub struct BackfillArgs {
 pub enum LakeCommand {
     /// Row counts, coverage and the first rows of each table
     Show(LakeShowArgs),
+    /// Merge each partition's small files into one, then delete the replaced files
+    Compact(LakeCompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeCompactArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Lake root [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE")]
+    pub lake: Option<String>,
 }
 
 #[derive(Debug, Args)]

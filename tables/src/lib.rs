@@ -5,6 +5,7 @@
 //! commits its data files together with the block ranges they cover (the table property
 //! [`COVERAGE_KEY`]), so a writer knows exactly what has landed and never lands it twice.
 
+mod compact;
 mod encode;
 mod error;
 mod ranges;
@@ -12,6 +13,7 @@ pub mod read;
 pub mod schema;
 mod table;
 
+pub use compact::CompactSummary;
 pub use encode::{blocks_batch, transactions_batch};
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;

@@ -74,7 +74,7 @@ pub fn hive_rows(table_dir: &FsPath) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
-fn parquet_batches(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
+pub(crate) fn parquet_batches(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
     let err = |e: &dyn std::fmt::Display| Error::Parquet {
         file: name.to_string(),
         reason: e.to_string(),

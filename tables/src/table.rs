@@ -309,6 +309,14 @@ impl LakeTable {
         Ok(())
     }
 
+    pub(crate) fn delta_error(&self, source: deltalake::DeltaTableError) -> Error {
+        self.delta_err(source)
+    }
+
+    pub(crate) fn replace(&mut self, table: DeltaTable) {
+        self.table = table;
+    }
+
     fn delta_err(&self, source: deltalake::DeltaTableError) -> Error {
         Error::Delta {
             table: self.kind.name().to_string(),

@@ -2,7 +2,7 @@ use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
 use chainx_tables::{lake_url, read, LakeTable, TableKind};
 
-use crate::cli::LakeShowArgs;
+use crate::cli::{LakeCompactArgs, LakeShowArgs};
 use crate::config::{lake_location, FileConfig};
 
 pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
@@ -23,6 +23,24 @@ pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
             println!("  by tx_kind: {}", count_by(&batches, "tx_kind")?);
         }
         print_rows(&batches, args.rows)?;
+    }
+    Ok(())
+}
+
+pub async fn compact(args: LakeCompactArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let lake = lake_url(&lake_location(&args.lake, &file.lake))?;
+    for kind in TableKind::ALL {
+        let mut table = LakeTable::open(&lake, kind).await?;
+        let s = table.compact().await?;
+        println!(
+            "{}: {} partitions compacted, {} files -> {}, {} deleted",
+            kind.name(),
+            s.partitions,
+            s.files_before,
+            s.files_after,
+            s.files_deleted
+        );
     }
     Ok(())
 }

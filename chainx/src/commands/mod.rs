@@ -20,6 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backfill(args) => backfill::run(*args).await,
         Command::Lake(LakeCommand::Show(args)) => lake::show(args).await,
+        Command::Lake(LakeCommand::Compact(args)) => lake::compact(args).await,
         Command::BlockClock(args) => stream::block_clock(*args).await,
         Command::TxCrawler(args) => stream::tx_crawler(*args).await,
         Command::TxDecoder(args) => stream::tx_decoder(*args).await,
