@@ -224,6 +224,12 @@ def head_latency(args):
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
+def sink_throughput(args):
+    out = subprocess.run([args.sink_throughput, args.chainx, str(args.sink_transactions)],
+                         check=True, capture_output=True, text=True).stdout
+    return next(json.loads(line) for line in out.splitlines() if line.startswith("{"))
+
+
 def table(title, results, blocks, with_requests):
     cryo = next(r for r in results if r["tool"].startswith("cryo"))["seconds"]
     print(f"\n{title}\n")
@@ -249,6 +255,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--head-latency", help="testkit's head_latency binary (streaming benchmark)")
     ap.add_argument("--latency-blocks", type=int, default=60)
+    ap.add_argument("--sink-throughput", help="testkit's sink_throughput binary")
+    ap.add_argument("--sink-transactions", type=int, default=500_000)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     PYTHON = sys.executable
@@ -276,6 +284,7 @@ def main():
         replay.kill()
     budget = budget_use(args)
     latency = head_latency(args) if args.head_latency else []
+    sink = sink_throughput(args) if args.sink_throughput else None
     print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
     table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
     table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
@@ -294,10 +303,14 @@ def main():
             ratio = f"{r['p99_ms'] / etl['p99_ms']:.2f}" if etl else "-"
             print(f"{names[r['mode']]:<40} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['max_ms']:>7.0f} "
                   f"{ratio:>10} {targets[r['mode']]:>11}")
+    if sink:
+        print(f"\nchainx sink on one core (taskset), real Kafka -> local Delta lake: {sink['transactions']} "
+              f"transactions + {sink['blocks']} blocks in {sink['seconds']:.1f} s = {sink['rows_per_s']:.0f} rows/s "
+              f"(target >= 100000), peak RSS {sink['peak_rss_mb']:.0f} MB")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget,
-                       "head_latency": latency}, f, indent=2)
+                       "head_latency": latency, "sink": sink}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -131,12 +131,14 @@ struct TxBuffer {
     /// Per block: its hash, transaction count, and where its message is.
     blocks: BTreeMap<u64, (String, u64, Tp, i64)>,
     txs: BTreeMap<u64, HashMap<String, (TransactionRow, Tp, i64)>>,
+    /// Transactions buffered (kept as a count: summing per message would be quadratic).
+    rows: usize,
     offsets: Offsets,
 }
 
 impl TxBuffer {
     fn rows(&self) -> usize {
-        self.txs.values().map(HashMap::len).sum()
+        self.rows
     }
 
     /// Blocks whose transactions (of the block's current hash) are all here.
@@ -229,12 +231,21 @@ impl LakeSink {
         let mut txs = TxBuffer::default();
         let mut summary = SinkSummary::default();
         let mut last_flush = Instant::now();
+        // Rows buffered that trigger the next flush. Raised past what a flush could not land
+        // (transactions whose block message has not arrived): retrying at every message would
+        // make the sink quadratic.
+        let mut flush_at = self.cfg.flush_rows;
+        // Coverage is read once per commit, not per message: it is on the hot path.
+        let mut covered = (blocks_table.covered()?, tx_table.covered()?);
+        let done = |c: &(BlockRanges, BlockRanges)| {
+            self.cfg.until_block.is_some_and(|until| {
+                let want = BlockRanges::span(0, until);
+                c.0.intersect(&want).count() == until + 1 && c.1.intersect(&want).count() == until + 1
+            })
+        };
         loop {
-            if let Some(until) = self.cfg.until_block {
-                let done = |c: &BlockRanges| c.intersect(&BlockRanges::span(0, until)).count() == until + 1;
-                if done(&blocks_table.covered()?) && done(&tx_table.covered()?) {
-                    return Ok(summary);
-                }
+            if done(&covered) {
+                return Ok(summary);
             }
             let deadline = last_flush + self.cfg.flush_interval;
             let message = match tokio::time::timeout_at(deadline.into(), consumer.recv()).await {
@@ -248,9 +259,9 @@ impl LakeSink {
             if let Some(m) = message {
                 let tp: Tp = (m.topic().to_string(), m.partition());
                 let outcome = if m.topic() == t.blocks {
-                    self.on_block(&m, &tp, &blocks_table, &tx_table, &mut blocks, &mut txs)
+                    self.on_block(&m, &tp, &covered, &mut blocks, &mut txs)
                 } else {
-                    self.on_transaction(&m, &tp, &tx_table, &mut txs)
+                    self.on_transaction(&m, &tp, &covered.1, &mut txs)
                 };
                 if let Err(reason) = outcome {
                     self.dead_letter(&producer, &m, &reason).await?;
@@ -260,10 +271,12 @@ impl LakeSink {
                 }
             }
             let buffered = blocks.rows.len() + txs.rows();
-            if buffered >= self.cfg.flush_rows || Instant::now() >= deadline {
+            if buffered >= flush_at || Instant::now() >= deadline {
                 self.flush(&mut blocks_table, &mut blocks, &mut tx_table, &mut txs, &mut summary)
                     .await?;
+                covered = (blocks_table.covered()?, tx_table.covered()?);
                 last_flush = Instant::now();
+                flush_at = blocks.rows.len() + txs.rows() + self.cfg.flush_rows;
             }
         }
     }
@@ -272,8 +285,7 @@ impl LakeSink {
         &self,
         m: &OwnedMessage,
         tp: &Tp,
-        blocks_table: &LakeTable,
-        tx_table: &LakeTable,
+        covered: &(BlockRanges, BlockRanges),
         blocks: &mut BlocksBuffer,
         txs: &mut TxBuffer,
     ) -> std::result::Result<(), String> {
@@ -282,7 +294,7 @@ impl LakeSink {
         let n = msg.block.number;
         let offset = m.offset();
         // The blocks table.
-        if blocks_table.covered().map_err(|e| e.to_string())?.contains(n) {
+        if covered.0.contains(n) {
             if msg.removed {
                 tracing::warn!(
                     block = n,
@@ -307,7 +319,7 @@ impl LakeSink {
             blocks.offsets.hold(tp, offset);
         }
         // The transactions table needs the block's transaction count.
-        if tx_table.covered().map_err(|e| e.to_string())?.contains(n) {
+        if covered.1.contains(n) {
             txs.offsets.consume(tp, offset);
         } else if msg.removed {
             if let Some(entry) = txs.blocks.remove(&n) {
@@ -335,17 +347,13 @@ impl LakeSink {
         &self,
         m: &OwnedMessage,
         tp: &Tp,
-        tx_table: &LakeTable,
+        covered: &BlockRanges,
         txs: &mut TxBuffer,
     ) -> std::result::Result<(), String> {
         let row: TransactionRow =
             serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a transaction: {e}"))?;
         let offset = m.offset();
-        if tx_table
-            .covered()
-            .map_err(|e| e.to_string())?
-            .contains(row.block_number)
-        {
+        if covered.contains(row.block_number) {
             txs.offsets.consume(tp, offset);
             return Ok(());
         }
@@ -355,6 +363,7 @@ impl LakeSink {
             txs.offsets.consume(tp, offset);
         } else {
             block.insert(row.hash.clone(), (row, tp.clone(), offset));
+            txs.rows += 1;
             txs.offsets.hold(tp, offset);
         }
         Ok(())
@@ -441,6 +450,7 @@ impl LakeSink {
                     rows.extend(block_rows);
                 }
             }
+            txs.rows = txs.txs.values().map(HashMap::len).sum();
             let batch = transactions_batch(&rows)?;
             tx_table
                 .append_blocks(batch, &adding, &txs.offsets.resume_points())

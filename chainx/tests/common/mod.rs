@@ -30,6 +30,11 @@ impl Job {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
