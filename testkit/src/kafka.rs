@@ -178,6 +178,23 @@ impl Drop for Kafka {
     }
 }
 
+/// Whether `consumer` has read `topic` up to each partition's high watermark.
+fn caught_up(consumer: &BaseConsumer, topic: &str, partitions: &[i32]) -> bool {
+    let Ok(position) = consumer.position() else {
+        return false;
+    };
+    partitions.iter().all(|p| {
+        let Ok((_, high)) = consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)) else {
+            return false;
+        };
+        match position.find_partition(topic, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o >= high,
+            // Nothing consumed from an empty partition.
+            _ => high == 0,
+        }
+    })
+}
+
 /// One consumed message.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -213,7 +230,9 @@ pub fn read_until(brokers: &str, topic: &str, timeout: Duration, done: impl Fn(&
     let mut at_end = std::collections::HashSet::new();
     let deadline = Instant::now() + timeout;
     loop {
-        if at_end.len() == partitions.len() && done(&out) {
+        // An end-of-partition event can be stale (a transaction committed since), so the
+        // condition is only trusted once the position has reached every high watermark.
+        if at_end.len() == partitions.len() && done(&out) && caught_up(&consumer, topic, &partitions) {
             return out;
         }
         assert!(
