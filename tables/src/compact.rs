@@ -11,13 +11,12 @@ use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Remove};
-use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::Path;
 
 use crate::error::{Error, Result};
-use crate::read::parquet_batches;
+use crate::read::{file_bytes, parquet_batches};
 use crate::schema::{TableKind, PARTITION_COLUMN};
 use crate::table::LakeTable;
 
@@ -77,19 +76,7 @@ impl LakeTable {
             let days = epoch_days(date).ok_or_else(|| table_err(format!("partition {date:?} is not a date")))?;
             let mut batches = Vec::new();
             for (path, size) in files {
-                let bytes = store
-                    .get(path)
-                    .await
-                    .map_err(|e| Error::Parquet {
-                        file: path.to_string(),
-                        reason: e.to_string(),
-                    })?
-                    .bytes()
-                    .await
-                    .map_err(|e| Error::Parquet {
-                        file: path.to_string(),
-                        reason: e.to_string(),
-                    })?;
+                let bytes = file_bytes(store.as_ref(), path).await?;
                 for b in parquet_batches(bytes, path.as_ref())? {
                     // Files hold every column but the partition one, which lives in the path.
                     let mut columns: Vec<ArrayRef> = b.columns().to_vec();

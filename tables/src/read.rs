@@ -17,22 +17,19 @@ pub async fn delta_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
     let store = table.delta().object_store();
     let mut out = Vec::new();
     for path in table.live_files()? {
-        let bytes = store
-            .get(&path)
-            .await
-            .map_err(|e| Error::Parquet {
-                file: path.to_string(),
-                reason: e.to_string(),
-            })?
-            .bytes()
-            .await
-            .map_err(|e| Error::Parquet {
-                file: path.to_string(),
-                reason: e.to_string(),
-            })?;
+        let bytes = file_bytes(store.as_ref(), &path).await?;
         out.extend(parquet_batches(bytes, path.as_ref())?);
     }
     Ok(out)
+}
+
+/// A whole file of the table's store.
+pub(crate) async fn file_bytes(store: &dyn deltalake::ObjectStore, path: &deltalake::Path) -> Result<Bytes> {
+    let err = |e: deltalake::ObjectStoreError| Error::Parquet {
+        file: path.to_string(),
+        reason: e.to_string(),
+    };
+    store.get(path).await.map_err(err)?.bytes().await.map_err(err)
 }
 
 /// What a plain Hive reader sees in a local table folder: every Parquet file below it, skipping
