@@ -3,10 +3,10 @@
 //! the jars; `CHAINX_CASSANDRA_LIB` overrides where they are.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, workspace_root};
+use crate::free_port;
 
 /// Cassandra 5's module flags for Java 17 (its conf/jvm17-server.options).
 const JVM17: &[&str] = &[
@@ -46,18 +46,7 @@ pub struct Cassandra {
 }
 
 fn jars() -> PathBuf {
-    if let Ok(p) = std::env::var("CHAINX_CASSANDRA_LIB") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new(workspace_root().join("scripts/services/cassandra-jars.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/services/cassandra-jars.sh");
-    assert!(
-        out.status.success(),
-        "scripts/services/cassandra-jars.sh failed (needs mvn and Maven Central)"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    crate::maven_jars("CHAINX_CASSANDRA_LIB", "cassandra-jars.sh")
 }
 
 impl Cassandra {

@@ -6,7 +6,7 @@
 //! of what jobs do while the broker is away.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::{free_port, workspace_root};
+use crate::free_port;
 
 #[derive(Debug)]
 pub struct Kafka {
@@ -27,18 +27,7 @@ pub struct Kafka {
 }
 
 fn jars() -> PathBuf {
-    if let Ok(p) = std::env::var("CHAINX_KAFKA_LIB") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new(workspace_root().join("scripts/services/kafka-jars.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/services/kafka-jars.sh");
-    assert!(
-        out.status.success(),
-        "scripts/services/kafka-jars.sh failed (needs mvn and Maven Central)"
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    crate::maven_jars("CHAINX_KAFKA_LIB", "kafka-jars.sh")
 }
 
 fn java(lib: &Path) -> Command {

@@ -38,3 +38,22 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The folder of a service's Maven Central jars: `$env` if set, else what `script` (under
+/// `scripts/services/`, cached by the pom's hash) prints after fetching them.
+pub(crate) fn maven_jars(env: &str, script: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let path = workspace_root().join("scripts/services").join(script);
+    let out = std::process::Command::new(&path)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    assert!(
+        out.status.success(),
+        "{} failed (needs mvn and Maven Central)",
+        path.display()
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

@@ -51,6 +51,45 @@ async fn drain_request_log(task: tokio::task::JoinHandle<()>) {
     }
 }
 
+/// What every streaming job that calls the node shares: Kafka, metrics, and an RPC client
+/// (with the key scheduler) whose requests go to the request-log topic.
+struct RpcJob {
+    kafka: KafkaConfig,
+    network: String,
+    metrics: FastMetrics,
+    client: Arc<chainx_evm::RpcClient>,
+    pool: Option<Arc<chainx_keys::KeyPool>>,
+    log_task: tokio::task::JoinHandle<()>,
+}
+
+impl RpcJob {
+    async fn start(kafka: &KafkaArgs, rpc: &crate::cli::RpcArgs, file: &FileConfig) -> anyhow::Result<RpcJob> {
+        let (kafka_cfg, network) = kafka_config(kafka, &file.kafka)?;
+        let metrics = metrics(kafka, file).await?;
+        let replica = replica_id(rpc, &file.rpc);
+        let topic = Topics::new(&network).request_log;
+        let (log, log_task) = chainx_fast::request_log::to_kafka(&kafka_cfg, &topic, &replica, Some(metrics.clone()))?;
+        let (client, pool) = rpc_client(rpc, file, &replica, Some(log)).await?;
+        Ok(RpcJob {
+            kafka: kafka_cfg,
+            network,
+            metrics,
+            client,
+            pool,
+            log_task,
+        })
+    }
+
+    /// Hands an exclusive key back and drains the request log; call once the job (and so
+    /// every copy of the client) is dropped.
+    async fn finish(pool: Option<Arc<chainx_keys::KeyPool>>, log_task: tokio::task::JoinHandle<()>) {
+        if let Some(pool) = &pool {
+            pool.release().await;
+        }
+        drain_request_log(log_task).await;
+    }
+}
+
 pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     // A WebSocket RPC URL: heads over the socket, calls over the same endpoint's HTTP.
@@ -61,13 +100,7 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
         }
         args.rpc.rpc_url = Some(http);
     }
-    let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
-    let metrics = metrics(&args.kafka, &file).await?;
-    let replica = replica_id(&args.rpc, &file.rpc);
-    let topics = Topics::new(&network);
-    let (log, log_task) =
-        chainx_fast::request_log::to_kafka(&kafka, &topics.request_log, &replica, Some(metrics.clone()))?;
-    let (client, pool) = rpc_client(&args.rpc, &file, &replica, Some(log)).await?;
+    let job = RpcJob::start(&args.kafka, &args.rpc, &file).await?;
     if let Some(ws) = &args.ws_url {
         if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
             anyhow::bail!(
@@ -79,7 +112,7 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     if !(args.poll_interval > 0.0 && args.poll_interval.is_finite()) {
         anyhow::bail!("--poll-interval must be a positive number of seconds");
     }
-    let mut cfg = ClockConfig::new(&network);
+    let mut cfg = ClockConfig::new(&job.network);
     cfg.mode = if args.mode == "per-tx" {
         CrawlMode::PerTx
     } else {
@@ -92,18 +125,15 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     cfg.poll_interval = Duration::from_secs_f64(args.poll_interval);
     cfg.ws_url = args.ws_url.clone();
     cfg.max_blocks_per_commit = args.max_blocks_per_commit.max(1);
-    let endpoint = client.endpoint().to_string();
-    let fetcher = Arc::new(BlockFetcher::new(client, args.receipts));
-    let clock = BlockClock::new(cfg, kafka, fetcher, Some(metrics));
+    let endpoint = job.client.endpoint().to_string();
+    let fetcher = Arc::new(BlockFetcher::new(job.client, args.receipts));
+    let clock = BlockClock::new(cfg, job.kafka, fetcher, Some(job.metrics));
     let outcome = tokio::select! {
         r = clock.run() => Some(r),
         _ = shutdown_signal() => None,
     };
     drop(clock);
-    if let Some(pool) = &pool {
-        pool.release().await;
-    }
-    drain_request_log(log_task).await;
+    RpcJob::finish(job.pool, job.log_task).await;
     match outcome {
         Some(r) => {
             let s = r.with_context(|| format!("block clock on {endpoint} failed"))?;
@@ -119,29 +149,20 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
 
 pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
-    let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
-    let metrics = metrics(&args.kafka, &file).await?;
-    let replica = replica_id(&args.rpc, &file.rpc);
-    let topics = Topics::new(&network);
-    let (log, log_task) =
-        chainx_fast::request_log::to_kafka(&kafka, &topics.request_log, &replica, Some(metrics.clone()))?;
-    let (client, pool) = rpc_client(&args.rpc, &file, &replica, Some(log)).await?;
-    let mut cfg = CrawlerConfig::new(&network);
+    let job = RpcJob::start(&args.kafka, &args.rpc, &file).await?;
+    let mut cfg = CrawlerConfig::new(&job.network);
     cfg.receipts = args.receipts;
     cfg.batch = args.batch.max(1);
     if let Some(g) = args.group {
         cfg.group = g;
     }
-    let crawler = TxCrawler::new(cfg, kafka, client, Some(metrics));
+    let crawler = TxCrawler::new(cfg, job.kafka, job.client, Some(job.metrics));
     let outcome = tokio::select! {
         r = crawler.run() => Some(r),
         _ = shutdown_signal() => None,
     };
     drop(crawler);
-    if let Some(pool) = &pool {
-        pool.release().await;
-    }
-    drain_request_log(log_task).await;
+    RpcJob::finish(job.pool, job.log_task).await;
     if let Some(r) = outcome {
         r.context("tx crawler failed")?;
     }
