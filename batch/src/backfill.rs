@@ -6,13 +6,14 @@
 //! overlapping range or a resume after `kill -9` lands every block exactly once. While chunk k
 //! is committed, chunk k+1 is being fetched.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
 use chainx_tables::arrow::array::RecordBatch;
-use chainx_tables::{blocks_batch, lake_url, transactions_batch, BlockRanges, LakeTable, TableKind};
+use chainx_tables::{blocks_batch, transactions_batch, BlockRanges, Lake, LakeTable, TableKind};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
@@ -24,8 +25,10 @@ pub struct BackfillConfig {
     pub from: u64,
     /// Last block, inclusive.
     pub to: u64,
-    /// Lake root: a local folder or an object-store URL.
+    /// Lake root: a local folder, `hdfs://` or `s3://` URL.
     pub lake: String,
+    /// Storage options of the lake's object store (e.g. `aws_endpoint`); see `chainx_tables::Lake`.
+    pub lake_options: BTreeMap<String, String>,
     /// Fetch receipts (one more call per block) for the `receipt_*` columns.
     pub receipts: bool,
     /// Blocks per Delta commit.
@@ -42,6 +45,7 @@ impl BackfillConfig {
             from,
             to,
             lake: lake.into(),
+            lake_options: BTreeMap::new(),
             receipts: true,
             chunk_blocks: 1000,
             batch_blocks: 10,
@@ -114,7 +118,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             "--chunk-blocks, --batch-blocks and --parallel-batches must be at least 1".into(),
         ));
     }
-    let lake = lake_url(&cfg.lake)?;
+    let lake = Lake::parse(&cfg.lake)?.with_options(cfg.lake_options.clone());
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
     let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());

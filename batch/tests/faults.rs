@@ -92,7 +92,7 @@ async fn exhausted_retries_fail_clearly_keep_what_landed_and_resume() {
     assert!(!blocks.is_empty(), "the healthy requests should have landed a chunk");
     let covered: chainx_tables::BlockRanges = covered.parse().unwrap();
     assert_eq!(covered.count(), blocks.len() as u64);
-    for kind in TableKind::ALL {
+    for kind in TableKind::BLOCK_TABLES {
         assert_eq!(
             hive_rows(lake.path(), kind).len(),
             delta_rows(lake.path(), kind).await.len()

@@ -42,7 +42,7 @@ pub struct SinkArgs {
     pub config: ConfigArg,
     #[command(flatten)]
     pub kafka: KafkaArgs,
-    /// Lake root: a folder, or a file:// URL [default: ./lake]
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
     pub lake: Option<String>,
     /// Cut a commit once this many rows are buffered
@@ -256,7 +256,7 @@ pub struct BackfillArgs {
     pub to: Option<u64>,
     #[command(flatten)]
     pub rpc: RpcArgs,
-    /// Lake root: a folder, or a file:// URL [default: ./lake]
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
     pub lake: Option<String>,
     /// Skip receipts: one call per block instead of two; receipt_* columns stay null
@@ -282,7 +282,7 @@ pub enum LakeCommand {
 pub struct LakeCompactArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Lake root [default: ./lake]
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE")]
     pub lake: Option<String>,
 }
@@ -291,7 +291,7 @@ pub struct LakeCompactArgs {
 pub struct LakeShowArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Lake root [default: ./lake]
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE")]
     pub lake: Option<String>,
     /// Rows to print per table

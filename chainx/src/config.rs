@@ -7,7 +7,10 @@
 //! max_concurrent_requests = 16
 //! rps = 10
 //! [lake]
-//! path = "./lake"
+//! path = "./lake"          # or "hdfs://namenode:9000/chainx", "s3://bucket/chainx"
+//! # [lake.storage]         # s3:// settings (object_store keys; AWS_* env fills the rest)
+//! # aws_endpoint = "http://127.0.0.1:8333"
+//! # aws_region = "us-east-1"
 //! # or API keys shared by the key pool (secrets from CHAINX_KEY_<NAME> or secrets_file):
 //! # provider_url = "https://mainnet.infura.io/v3/{key}"
 //! # keys = ["api_key_1", "api_key_2"]
@@ -20,6 +23,7 @@
 //! no_receipts = false
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +31,7 @@ use anyhow::{bail, Context};
 use chainx_batch::BackfillConfig;
 use chainx_evm::RpcConfig;
 use chainx_keys::ProviderKeys;
+use chainx_tables::Lake;
 use serde::Deserialize;
 
 use crate::cli::{BackfillArgs, RpcArgs};
@@ -103,6 +108,10 @@ pub struct ProviderSection {
 #[serde(deny_unknown_fields)]
 pub struct LakeSection {
     pub path: Option<String>,
+    /// Object-store options for `s3://` lakes (object_store's `aws_*` keys: `aws_endpoint`,
+    /// `aws_region`, `aws_access_key_id`, ...); the `AWS_*` environment fills in the rest.
+    #[serde(default)]
+    pub storage: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +252,12 @@ pub fn lake_location(flag: &Option<String>, file: &LakeSection) -> String {
         .unwrap_or_else(|| DEFAULT_LAKE.to_string())
 }
 
+/// The lake to open: `--lake` > `[lake] path` > ./lake, with `[lake.storage]` options.
+pub fn lake(flag: &Option<String>, file: &LakeSection) -> anyhow::Result<Lake> {
+    let location = lake_location(flag, file);
+    Ok(Lake::parse(&location)?.with_options(file.storage.clone()))
+}
+
 pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result<BackfillConfig> {
     let from = args
         .from
@@ -253,6 +268,7 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
         .or(file.backfill.to)
         .context("--to is required (or CHAINX_TO, or [backfill] to)")?;
     let mut cfg = BackfillConfig::new(from, to, lake_location(&args.lake, &file.lake));
+    cfg.lake_options = file.lake.storage.clone();
     cfg.receipts = !args.no_receipts.or(file.backfill.no_receipts).unwrap_or(false);
     if let Some(n) = args.chunk_blocks.or(file.backfill.chunk_blocks) {
         cfg.chunk_blocks = n;

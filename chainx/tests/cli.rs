@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chainx_tables::{lake_url, read, LakeTable, TableKind};
+use chainx_tables::{Lake, read, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::free_port;
 use chainx_testkit::gateway::{Gateway, Limits};
@@ -23,9 +23,9 @@ fn output(args: &[&str]) -> Output {
 
 /// Rows per table seen by Delta and by a plain Hive reader, which must agree.
 async fn landed(lake: &Path) -> (usize, usize) {
-    let url = lake_url(lake.to_str().unwrap()).unwrap();
+    let url = Lake::parse(lake.to_str().unwrap()).unwrap();
     let mut counts = Vec::new();
-    for kind in TableKind::ALL {
+    for kind in TableKind::BLOCK_TABLES {
         let table = LakeTable::open(&url, kind).await.unwrap();
         let delta: usize = read::delta_rows(&table)
             .await

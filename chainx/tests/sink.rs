@@ -4,29 +4,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
 use chainx_tables::arrow::datatypes::Int64Type;
-use chainx_tables::{lake_url, read, LakeTable, TableKind};
+use chainx_tables::{Lake, read, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
+use chainx_testkit::hdfs::Hdfs;
 use chainx_testkit::kafka::{produce, read_until, Kafka};
+use chainx_testkit::s3::S3;
 use common::{create_topics, Job};
 use serde_json::json;
 
 mod common;
-
-/// Delta commits of a table so far.
-fn commits(lake: &Path, table: &str) -> usize {
-    std::fs::read_dir(lake.join(table).join("_delta_log"))
-        .map(|d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -47,20 +37,74 @@ fn numbers(batches: &[RecordBatch], column: &str) -> Vec<u64> {
     out
 }
 
-/// Rows of a table by Delta, checked equal in number to the plain Hive folders.
-async fn rows(lake: &Path, kind: TableKind) -> Vec<RecordBatch> {
-    let table = LakeTable::open(&lake_url(lake.to_str().unwrap()).unwrap(), kind)
-        .await
-        .unwrap();
+/// Where a test's lake lives, and what the `chainx` jobs need to reach it.
+struct Target {
+    location: String,
+    /// Storage options, given to the jobs through `--config` (`[lake.storage]`).
+    options: Vec<(String, String)>,
+    config: Option<tempfile::NamedTempFile>,
+    /// A secret that must never show in a job's output.
+    secret: Option<String>,
+}
+
+impl Target {
+    fn new(location: String, options: Vec<(String, String)>, secret: Option<String>) -> Target {
+        let config = (!options.is_empty()).then(|| {
+            let mut toml = String::from("[lake.storage]\n");
+            for (k, v) in &options {
+                toml.push_str(&format!("{k} = \"{v}\"\n"));
+            }
+            let f = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(f.path(), toml).unwrap();
+            f
+        });
+        Target {
+            location,
+            options,
+            config,
+            secret,
+        }
+    }
+
+    /// `args` plus `--lake` (and `--config` when the store needs options).
+    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut out = args.to_vec();
+        out.extend(["--lake", self.location.as_str()]);
+        if let Some(c) = &self.config {
+            out.extend(["--config", c.path().to_str().unwrap()]);
+        }
+        out
+    }
+
+    fn lake(&self) -> Lake {
+        Lake::parse(&self.location).unwrap().with_options(self.options.clone())
+    }
+
+    fn check_secret(&self, job: &str, output: &str) {
+        if let Some(secret) = &self.secret {
+            assert!(!output.contains(secret.as_str()), "{job} printed the S3 secret:\n{output}");
+        }
+    }
+}
+
+/// Rows of a table by Delta, checked equal to what a plain Hive reader listing the folders sees.
+async fn rows(target: &Target, kind: TableKind) -> Vec<RecordBatch> {
+    let table = LakeTable::open(&target.lake(), kind).await.unwrap();
     let delta = read::delta_rows(&table).await.unwrap();
-    let hive = read::hive_rows(&lake.join(kind.name())).unwrap();
+    let hive = read::listed_rows(&table).await.unwrap();
     let count = |bs: &[RecordBatch]| bs.iter().map(|b| b.num_rows()).sum::<usize>();
     assert_eq!(count(&delta), count(&hive), "{}: Delta and Hive disagree", kind.name());
+    let mut d = strings(&delta, "hash");
+    let mut h = strings(&hive, "hash");
+    d.sort();
+    h.sort();
+    assert_eq!(d, h, "{}: Delta and Hive disagree", kind.name());
     delta
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
+/// The fixture chain through the block clock into Kafka, then into `target` by a backfill of
+/// blocks 0-199 and a sink SIGKILLed ten times; every block and transaction lands exactly once.
+async fn sink_through_ten_kills(target: Target) {
     let m = manifest();
     let kafka = Kafka::start().await;
     let anvil = Anvil::fixture().await;
@@ -86,9 +130,7 @@ async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
     produce(b, "sink.mined.tx.1.native_token_transfer", "0xbad", b"{\"hash\": 7}").await;
 
     // The batch layer lands the first 200 blocks; the stream brings them again.
-    let lake = tempfile::tempdir().unwrap();
-    let lake_path = lake.path().to_str().unwrap();
-    Job::start(&[
+    let backfill = Job::start(&target.args(&[
         "backfill",
         "--rpc-url",
         &anvil.url,
@@ -96,37 +138,33 @@ async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
         "0",
         "--to",
         "199",
-        "--lake",
-        lake_path,
         "--no-receipts",
-    ])
-    .finish(Duration::from_secs(120));
+    ]));
+    let (out, log) = backfill.finish_with_log(Duration::from_secs(120));
+    target.check_secret("backfill", &format!("{out}{log}"));
 
-    let args = [
+    let args = target.args(&[
         "sink",
         "--brokers",
         b,
         "--network",
         "sink",
-        "--lake",
-        lake_path,
         "--flush-rows",
         "20",
         "--flush-interval",
         "0.5",
         "--until-block",
         &last,
-    ];
-    // Ten SIGKILLs, each once the transactions table has grown by a commit (or two, at random);
-    // small flushes make many commit points, so all ten land mid-stream.
+    ]);
+    // Ten SIGKILLs, each once the sink has committed to the transactions table once (or twice,
+    // at random); small flushes make many commit points, so all ten land mid-stream.
     let mut seed = 20261127u64;
     for kill in 0..10 {
-        let before = commits(lake.path(), "transactions");
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        let wait_for = before + 1 + (seed >> 63) as usize;
+        let wait_for = 1 + (seed >> 63) as usize;
         let mut sink = Job::start(&args);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while commits(lake.path(), "transactions") < wait_for {
+        while sink.stderr().matches("landed transactions").count() < wait_for {
             assert!(
                 sink.running(),
                 "kill {kill}: the sink ended before it was killed:\n{}",
@@ -140,8 +178,10 @@ async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
             std::thread::sleep(Duration::from_millis(5));
         }
         sink.kill();
+        target.check_secret("sink", &sink.stderr());
     }
-    let summary = Job::start(&args).finish(Duration::from_secs(180));
+    let (summary, log) = Job::start(&args).finish_with_log(Duration::from_secs(180));
+    target.check_secret("sink", &log);
     assert!(summary.starts_with("landed"), "{summary}");
     let dead = read_until(b, "sink.sink.dead_letter", Duration::from_secs(30), |rs| !rs.is_empty());
     assert_eq!(dead[0].key, "0xbad");
@@ -152,22 +192,59 @@ async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
         dead[0].value
     );
 
-    let blocks = rows(lake.path(), TableKind::Blocks).await;
-    let mut numbers = numbers(&blocks, "number");
-    numbers.sort_unstable();
-    assert_eq!(
-        numbers,
-        (0..=m.last_block).collect::<Vec<_>>(),
-        "every block exactly once"
-    );
-    let txs = rows(lake.path(), TableKind::Transactions).await;
-    let hashes = strings(&txs, "hash");
-    let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
-    assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
     let chain: BTreeSet<String> = anvil.tx_hashes(0, m.last_block).await.into_iter().collect();
-    assert_eq!(distinct, chain, "exactly the chain's transactions");
-    let table = LakeTable::open(&lake_url(lake_path).unwrap(), TableKind::Transactions)
-        .await
-        .unwrap();
+    let check = |blocks: Vec<RecordBatch>, txs: Vec<RecordBatch>| {
+        let mut numbers = numbers(&blocks, "number");
+        numbers.sort_unstable();
+        assert_eq!(numbers, (0..=m.last_block).collect::<Vec<_>>(), "every block exactly once");
+        let hashes = strings(&txs, "hash");
+        let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
+        assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
+        assert_eq!(distinct, chain, "exactly the chain's transactions");
+    };
+    check(
+        rows(&target, TableKind::Blocks).await,
+        rows(&target, TableKind::Transactions).await,
+    );
+    let table = LakeTable::open(&target.lake(), TableKind::Transactions).await.unwrap();
     assert_eq!(table.covered().unwrap().to_string(), format!("0-{}", m.last_block));
+
+    // Compaction on the same store: one file per day, still exactly the same rows, and the
+    // Hive listing still equals Delta (replaced files are vacuumed).
+    let out = Job::start(&target.args(&["lake", "compact"])).finish(Duration::from_secs(120));
+    assert!(out.contains("transactions:"), "{out}");
+    check(
+        rows(&target, TableKind::Blocks).await,
+        rows(&target, TableKind::Transactions).await,
+    );
+    let table = LakeTable::open(&target.lake(), TableKind::Transactions).await.unwrap();
+    let days: BTreeSet<String> = table
+        .live_files()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_ref().split('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(table.live_files().unwrap().len(), days.len(), "one file per day after compaction");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
+    let lake = tempfile::tempdir().unwrap();
+    sink_through_ten_kills(Target::new(lake.path().to_str().unwrap().to_string(), vec![], None)).await;
+    // A local lake is also read back as plain folders by path, as duckdb or Hive would.
+    let listed = read::hive_files(&lake.path().join("transactions")).unwrap();
+    assert!(!listed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_lands_every_row_once_on_hdfs() {
+    let hdfs = Hdfs::start().await;
+    sink_through_ten_kills(Target::new(format!("{}/chainx", hdfs.url), vec![], None)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_lands_every_row_once_on_s3() {
+    let s3 = S3::start().await;
+    let secret = s3.secret_key.clone();
+    sink_through_ten_kills(Target::new(format!("s3://{}/chainx", s3.bucket), s3.options(), Some(secret))).await;
 }

@@ -164,6 +164,16 @@ pub enum AbiSource {
     Builtin,
 }
 
+impl AbiSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AbiSource::Folder => "folder",
+            AbiSource::Etherscan => "etherscan",
+            AbiSource::Builtin => "builtin",
+        }
+    }
+}
+
 /// How decoding went; failures keep the message and say why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,6 +186,17 @@ pub enum DecodeStatus {
     UnknownSelector,
     /// A function with this selector exists, but the arguments do not decode as its types.
     BadArguments,
+}
+
+impl DecodeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecodeStatus::Ok => "ok",
+            DecodeStatus::NoSelector => "no_selector",
+            DecodeStatus::UnknownSelector => "unknown_selector",
+            DecodeStatus::BadArguments => "bad_arguments",
+        }
+    }
 }
 
 /// One decoded argument.

@@ -24,5 +24,5 @@ pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
 pub use redact::redact_url;
 pub use request_log::RequestLog;
-pub use rows::{BlockRow, TransactionRow, TxKind, Withdrawal};
+pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};
 pub use rpc::{RpcClient, RpcConfig, RpcStats};

@@ -329,3 +329,34 @@ mod tests {
         assert_eq!(hex_address(&a), "0x5fbdb2315678afecb367f032d93f642f64180aa3");
     }
 }
+
+/// One decoded contract call: the transaction's identity, then the decoded function (or
+/// `decode_status` and `decode_error` saying why not). The decoded topic's message and a row of
+/// the lake's `decoded_calls` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodedCallRow {
+    pub hash: String,
+    pub block_number: u64,
+    pub block_hash: String,
+    pub block_timestamp: u64,
+    pub transaction_index: u64,
+    pub from_address: String,
+    pub to_address: Option<String>,
+    #[serde(flatten)]
+    pub call: crate::abi::DecodedCall,
+}
+
+impl DecodedCallRow {
+    pub fn new(tx: &TransactionRow, call: crate::abi::DecodedCall) -> Self {
+        DecodedCallRow {
+            hash: tx.hash.clone(),
+            block_number: tx.block_number,
+            block_hash: tx.block_hash.clone(),
+            block_timestamp: tx.block_timestamp,
+            transaction_index: tx.transaction_index,
+            from_address: tx.from_address.clone(),
+            to_address: tx.to_address.clone(),
+            call,
+        }
+    }
+}

@@ -2,8 +2,7 @@
 //! BigQuery `crypto_ethereum`); wei amounts are decimal strings; hashes and addresses are
 //! lowercase 0x hex. Keys: the block number (decimal) for blocks, the tx hash for transactions.
 
-use chainx_evm::abi::DecodedCall;
-use chainx_evm::{BlockRow, TransactionRow};
+use chainx_evm::BlockRow;
 use serde::{Deserialize, Serialize};
 
 /// `{network}.mined.blocks.metadata`: a block row, plus `removed`: `false` when the block joins
@@ -28,34 +27,9 @@ pub struct TxHashMessage {
 }
 
 /// `{network}.mined.tx.3.contract_interaction.decoded`: the call's identity, then the decoded
-/// function (or `decode_status` and `decode_error` saying why not).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecodedMessage {
-    pub hash: String,
-    pub block_number: u64,
-    pub block_hash: String,
-    pub block_timestamp: u64,
-    pub transaction_index: u64,
-    pub from_address: String,
-    pub to_address: Option<String>,
-    #[serde(flatten)]
-    pub call: DecodedCall,
-}
-
-impl DecodedMessage {
-    pub fn new(tx: &TransactionRow, call: DecodedCall) -> Self {
-        DecodedMessage {
-            hash: tx.hash.clone(),
-            block_number: tx.block_number,
-            block_hash: tx.block_hash.clone(),
-            block_timestamp: tx.block_timestamp,
-            transaction_index: tx.transaction_index,
-            from_address: tx.from_address.clone(),
-            to_address: tx.to_address.clone(),
-            call,
-        }
-    }
-}
+/// function (or `decode_status` and `decode_error` saying why not). The same row lands in the
+/// lake's `decoded_calls` table.
+pub use chainx_evm::DecodedCallRow as DecodedMessage;
 
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     // Our own types: serialisation cannot fail (no maps with non-string keys, no NaN floats).

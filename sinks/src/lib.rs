@@ -4,7 +4,8 @@
 //! **Exactly once.** Each Delta commit carries, as Delta `txn` actions, the Kafka offset every
 //! topic-partition the table depends on resumes from. After a crash the sink seeks to those
 //! offsets, not to a consumer group's: a commit and the offsets it accounts for land together
-//! or not at all. Replayed messages of blocks a table already covers are skipped.
+//! or not at all. A table skips messages below its own recorded offsets (the blocks topic feeds
+//! two tables that may have committed different amounts), and blocks it already covers.
 //!
 //! **Whole blocks.** A block's transactions are landed only once all of them are here (the
 //! block message says how many), so a table's coverage (`chainx.coveredBlocks`) is exact, and
@@ -13,21 +14,36 @@
 //!
 //! **Bounded latency.** A commit is cut every `flush_rows` buffered rows or `flush_interval`.
 //!
+//! **Reorgs.** A `removed` block event takes a block out: from the buffers if it has not landed,
+//! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
+//! the offsets), so the replacement block lands in its place.
+//!
+//! **Decoded calls** (the decoder's topic) land in `decoded_calls`, exactly once from the topic
+//! by the same offset records; a call redelivered within one commit is kept once.
+//!
 //! **Bad messages** go to `{network}.sink.dead_letter` with the reason; they never stop the sink.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod buffer;
+pub mod metrics;
+
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use chainx_evm::{BlockRow, TransactionRow};
+use chainx_evm::{DecodedCallRow, TransactionRow};
 use chainx_fast::kafka::KafkaConfig;
 use chainx_fast::messages::BlockMessage;
 use chainx_fast::Topics;
-use chainx_tables::{blocks_batch, transactions_batch, BlockRanges, LakeTable, TableKind};
-use rdkafka::consumer::Consumer;
+use chainx_tables::{
+    blocks_batch, decoded_calls_batch, transactions_batch, BlockRanges, LakeTable, RemovedBlock, TableKind,
+};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
+
+use buffer::{app_id, BlocksBuffer, DecodedBuffer, TxBuffer, Tp, Unwind};
+pub use metrics::SinkMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -58,103 +74,20 @@ impl From<chainx_tables::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// How often consumer lag is measured (it asks the broker for every partition's watermarks).
+const LAG_EVERY: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone)]
 pub struct SinkConfig {
     pub topics: Topics,
-    pub lake: url::Url,
+    pub lake: chainx_tables::Lake,
     /// Cut a commit once this many rows are buffered.
     pub flush_rows: usize,
     /// ... or once this long has passed since the last commit.
     pub flush_interval: Duration,
-    /// Stop once both tables cover these blocks (tests, benchmarks, one-off loads).
+    /// Stop once both block tables cover these blocks (tests, benchmarks, one-off loads).
     pub until_block: Option<u64>,
-}
-
-/// A topic-partition.
-type Tp = (String, i32);
-
-/// The application id of a topic-partition's offset in a table's Delta log.
-fn app_id(tp: &Tp) -> String {
-    format!("chainx-sink:{}:{}", tp.0, tp.1)
-}
-
-/// Per topic-partition: the last offset consumed and the offsets still buffered, hence the
-/// offset to resume from after a crash (the lowest still buffered, else the next one).
-#[derive(Debug, Default)]
-struct Offsets {
-    consumed: BTreeMap<Tp, i64>,
-    pending: BTreeMap<Tp, BTreeSet<i64>>,
-}
-
-impl Offsets {
-    fn consume(&mut self, tp: &Tp, offset: i64) {
-        let c = self.consumed.entry(tp.clone()).or_insert(offset);
-        *c = (*c).max(offset);
-    }
-
-    fn hold(&mut self, tp: &Tp, offset: i64) {
-        self.consume(tp, offset);
-        self.pending.entry(tp.clone()).or_default().insert(offset);
-    }
-
-    fn release(&mut self, tp: &Tp, offset: i64) {
-        if let Some(p) = self.pending.get_mut(tp) {
-            p.remove(&offset);
-        }
-    }
-
-    fn resume_points(&self) -> Vec<(String, i64)> {
-        self.consumed
-            .iter()
-            .map(|(tp, last)| {
-                let next = self
-                    .pending
-                    .get(tp)
-                    .and_then(|p| p.first().copied())
-                    .unwrap_or(last + 1);
-                (app_id(tp), next)
-            })
-            .collect()
-    }
-}
-
-/// Buffered blocks, not yet in the blocks table.
-#[derive(Debug, Default)]
-struct BlocksBuffer {
-    rows: BTreeMap<u64, (BlockRow, Tp, i64)>,
-    offsets: Offsets,
-}
-
-/// Buffered transactions, by block; a block lands once all its transactions are here.
-#[derive(Debug, Default)]
-struct TxBuffer {
-    /// Per block: its hash, transaction count, and where its message is.
-    blocks: BTreeMap<u64, (String, u64, Tp, i64)>,
-    txs: BTreeMap<u64, HashMap<String, (TransactionRow, Tp, i64)>>,
-    /// Transactions buffered (kept as a count: summing per message would be quadratic).
-    rows: usize,
-    offsets: Offsets,
-}
-
-impl TxBuffer {
-    fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Blocks whose transactions (of the block's current hash) are all here.
-    fn complete(&self) -> Vec<u64> {
-        self.blocks
-            .iter()
-            .filter(|(n, (hash, count, _, _))| {
-                let have = self
-                    .txs
-                    .get(n)
-                    .map_or(0, |m| m.values().filter(|(t, _, _)| &t.block_hash == hash).count());
-                have as u64 == *count
-            })
-            .map(|(n, _)| *n)
-            .collect()
-    }
+    pub metrics: Option<SinkMetrics>,
 }
 
 /// What a run did.
@@ -162,8 +95,35 @@ impl TxBuffer {
 pub struct SinkSummary {
     pub blocks_landed: u64,
     pub transactions_landed: u64,
+    pub decoded_calls_landed: u64,
+    pub blocks_unwound: u64,
     pub commits: u64,
     pub dead_letters: u64,
+}
+
+/// The three tables, what each has covered, and from which offset each one reads a partition.
+#[derive(Debug)]
+struct Tables {
+    blocks: LakeTable,
+    txs: LakeTable,
+    decoded: LakeTable,
+    covered_blocks: BlockRanges,
+    covered_txs: BlockRanges,
+    /// Per table and topic-partition, the offset its last commit resumes from: messages below
+    /// it are already accounted for in that table.
+    starts: HashMap<(TableKind, Tp), i64>,
+}
+
+impl Tables {
+    fn seen(&self, kind: TableKind, tp: &Tp, offset: i64) -> bool {
+        self.starts.get(&(kind, tp.clone())).is_some_and(|start| offset < *start)
+    }
+
+    fn refresh_coverage(&mut self) -> Result<()> {
+        self.covered_blocks = self.blocks.covered()?;
+        self.covered_txs = self.txs.covered()?;
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -177,6 +137,14 @@ impl LakeSink {
         LakeSink { cfg, kafka }
     }
 
+    fn kafka_err(&self, what: &str, e: rdkafka::error::KafkaError) -> Error {
+        Error::Kafka {
+            brokers: self.kafka.brokers.clone(),
+            what: what.to_string(),
+            source: Box::new(e),
+        }
+    }
+
     pub async fn run(&self) -> Result<SinkSummary> {
         let t = &self.cfg.topics;
         let class_topics = [
@@ -184,74 +152,92 @@ impl LakeSink {
             t.contract_deployment.as_str(),
             t.contract_interaction.as_str(),
         ];
-        self.kafka.require_topics(&[&t.blocks, &t.sink_dead_letter])?;
+        self.kafka.require_topics(&[&t.blocks, &t.sink_dead_letter, &t.contract_interaction_decoded])?;
         self.kafka.require_topics(&class_topics)?;
-        let mut blocks_table = LakeTable::open_or_create(&self.cfg.lake, TableKind::Blocks).await?;
-        let mut tx_table = LakeTable::open_or_create(&self.cfg.lake, TableKind::Transactions).await?;
-        // A sink killed between writing files and committing leaves files no version reads.
-        blocks_table.remove_orphans().await?;
-        tx_table.remove_orphans().await?;
-
-        let brokers = self.kafka.brokers.clone();
-        let kerr = |what: &str, e| Error::Kafka {
-            brokers: brokers.clone(),
-            what: what.to_string(),
-            source: Box::new(e),
+        let lake = &self.cfg.lake;
+        let mut tables = Tables {
+            blocks: LakeTable::open_or_create(lake, TableKind::Blocks).await?,
+            txs: LakeTable::open_or_create(lake, TableKind::Transactions).await?,
+            decoded: LakeTable::open_or_create(lake, TableKind::DecodedCalls).await?,
+            covered_blocks: BlockRanges::new(),
+            covered_txs: BlockRanges::new(),
+            starts: HashMap::new(),
         };
+        // A sink killed between writing files and committing leaves files no version reads.
+        for table in [&mut tables.blocks, &mut tables.txs, &mut tables.decoded] {
+            table.remove_orphans().await?;
+        }
+        tables.refresh_coverage()?;
+
         let consumer = self.kafka.consumer(&format!("chainx-sink.{}", t.blocks))?;
         let metadata = consumer
             .fetch_metadata(None, Duration::from_secs(30))
-            .map_err(|e| kerr("reading topic metadata", e))?;
+            .map_err(|e| self.kafka_err("reading topic metadata", e))?;
+        // Which tables read which topic: the blocks topic feeds both block tables.
+        let mut feeds: Vec<(&str, Vec<TableKind>)> = vec![(t.blocks.as_str(), TableKind::BLOCK_TABLES.to_vec())];
+        feeds.extend(class_topics.iter().map(|c| (*c, vec![TableKind::Transactions])));
+        feeds.push((t.contract_interaction_decoded.as_str(), vec![TableKind::DecodedCalls]));
         let mut tpl = TopicPartitionList::new();
-        for topic in std::iter::once(t.blocks.as_str()).chain(class_topics) {
-            let Some(md) = metadata.topics().iter().find(|m| m.name() == topic) else {
+        for (topic, kinds) in &feeds {
+            let Some(md) = metadata.topics().iter().find(|m| m.name() == *topic) else {
                 continue;
             };
             for p in md.partitions() {
                 let tp: Tp = (topic.to_string(), p.id());
-                // The blocks topic feeds both tables: resume from the earlier of the two.
-                let mut start = tx_table.app_version(&app_id(&tp)).await?;
-                if topic == t.blocks {
-                    let b = blocks_table.app_version(&app_id(&tp)).await?;
-                    // A table that never recorded this partition has consumed none of it.
-                    start = match (start, b) {
-                        (Some(x), Some(y)) => Some(x.min(y)),
+                // Start at the earliest offset any reading table still needs; a table that never
+                // recorded this partition needs it from the beginning.
+                let mut start = Some(i64::MAX);
+                for kind in kinds {
+                    let table = match kind {
+                        TableKind::Blocks => &tables.blocks,
+                        TableKind::Transactions => &tables.txs,
+                        TableKind::DecodedCalls => &tables.decoded,
+                    };
+                    let at = table.app_version(&app_id(&tp)).await?;
+                    if let Some(at) = at {
+                        tables.starts.insert((*kind, tp.clone()), at);
+                    }
+                    start = match (start, at) {
+                        (Some(s), Some(a)) => Some(s.min(a)),
                         _ => None,
                     };
                 }
                 let offset = start.map_or(Offset::Beginning, Offset::Offset);
                 tpl.add_partition_offset(topic, p.id(), offset)
-                    .map_err(|e| kerr("assigning partitions", e))?;
+                    .map_err(|e| self.kafka_err("assigning partitions", e))?;
             }
         }
-        consumer.assign(&tpl).map_err(|e| kerr("assigning partitions", e))?;
+        consumer
+            .assign(&tpl)
+            .map_err(|e| self.kafka_err("assigning partitions", e))?;
         let producer = self.kafka.producer(None)?;
 
         let mut blocks = BlocksBuffer::default();
         let mut txs = TxBuffer::default();
+        let mut decoded = DecodedBuffer::default();
         let mut summary = SinkSummary::default();
         let mut last_flush = Instant::now();
+        let mut last_lag = Instant::now() - LAG_EVERY;
         // Rows buffered that trigger the next flush. Raised past what a flush could not land
         // (transactions whose block message has not arrived): retrying at every message would
         // make the sink quadratic.
         let mut flush_at = self.cfg.flush_rows;
-        // Coverage is read once per commit, not per message: it is on the hot path.
-        let mut covered = (blocks_table.covered()?, tx_table.covered()?);
-        let done = |c: &(BlockRanges, BlockRanges)| {
+        let done = |tables: &Tables| {
             self.cfg.until_block.is_some_and(|until| {
                 let want = BlockRanges::span(0, until);
-                c.0.intersect(&want).count() == until + 1 && c.1.intersect(&want).count() == until + 1
+                tables.covered_blocks.intersect(&want).count() == until + 1
+                    && tables.covered_txs.intersect(&want).count() == until + 1
             })
         };
         loop {
-            if done(&covered) {
+            if done(&tables) {
                 return Ok(summary);
             }
             let deadline = last_flush + self.cfg.flush_interval;
             let message = match tokio::time::timeout_at(deadline.into(), consumer.recv()).await {
                 Ok(Ok(m)) => Some(m.detach()),
                 Ok(Err(e)) => {
-                    tracing::warn!("Kafka ({brokers}): consuming: {e}");
+                    tracing::warn!("Kafka ({}): consuming: {e}", self.kafka.brokers);
                     None
                 }
                 Err(_) => None,
@@ -259,114 +245,62 @@ impl LakeSink {
             if let Some(m) = message {
                 let tp: Tp = (m.topic().to_string(), m.partition());
                 let outcome = if m.topic() == t.blocks {
-                    self.on_block(&m, &tp, &covered, &mut blocks, &mut txs)
+                    on_block(&m, &tp, &mut tables, &mut blocks, &mut txs, &mut decoded)
+                } else if m.topic() == t.contract_interaction_decoded {
+                    on_decoded(&m, &tp, &tables, &mut decoded)
                 } else {
-                    self.on_transaction(&m, &tp, &covered.1, &mut txs)
+                    on_transaction(&m, &tp, &tables, &mut txs)
                 };
                 if let Err(reason) = outcome {
                     self.dead_letter(&producer, &m, &reason).await?;
                     summary.dead_letters += 1;
-                    blocks.offsets.consume(&tp, m.offset());
-                    txs.offsets.consume(&tp, m.offset());
+                    if let Some(metrics) = &self.cfg.metrics {
+                        metrics.dead_letters.inc();
+                    }
+                    for offsets in [&mut blocks.offsets, &mut txs.offsets, &mut decoded.offsets] {
+                        offsets.consume(&tp, m.offset());
+                    }
                 }
             }
-            let buffered = blocks.rows.len() + txs.rows();
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
             if buffered >= flush_at || Instant::now() >= deadline {
-                self.flush(&mut blocks_table, &mut blocks, &mut tx_table, &mut txs, &mut summary)
+                self.flush(&mut tables, &mut blocks, &mut txs, &mut decoded, &mut summary)
                     .await?;
-                covered = (blocks_table.covered()?, tx_table.covered()?);
+                tables.refresh_coverage()?;
                 last_flush = Instant::now();
-                flush_at = blocks.rows.len() + txs.rows() + self.cfg.flush_rows;
+                flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
+                if last_lag.elapsed() >= LAG_EVERY {
+                    self.report_lag(&consumer);
+                    last_lag = Instant::now();
+                }
             }
         }
     }
 
-    fn on_block(
-        &self,
-        m: &OwnedMessage,
-        tp: &Tp,
-        covered: &(BlockRanges, BlockRanges),
-        blocks: &mut BlocksBuffer,
-        txs: &mut TxBuffer,
-    ) -> std::result::Result<(), String> {
-        let msg: BlockMessage =
-            serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a block message: {e}"))?;
-        let n = msg.block.number;
-        let offset = m.offset();
-        // The blocks table.
-        if covered.0.contains(n) {
-            if msg.removed {
-                tracing::warn!(
-                    block = n,
-                    "a landed block was reorganised out; its rows stay (unwinding is not built yet)"
-                );
+    /// Consumer lag per topic: high watermarks (one broker round trip per partition) minus
+    /// positions. Called at most every [`LAG_EVERY`].
+    fn report_lag(&self, consumer: &StreamConsumer) {
+        let Some(metrics) = &self.cfg.metrics else {
+            return;
+        };
+        let Ok(position) = consumer.position() else {
+            return;
+        };
+        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+        for e in position.elements() {
+            let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1)) else {
+                continue;
+            };
+            if let Offset::Offset(at) = e.offset() {
+                *lag.entry(e.topic().to_string()).or_default() += (high - at).max(0);
             }
-            blocks.offsets.consume(tp, offset);
-        } else if msg.removed {
-            if let Some((row, old_tp, old)) = blocks.rows.remove(&n) {
-                if row.hash != msg.block.hash {
-                    blocks.rows.insert(n, (row, old_tp, old));
-                } else {
-                    blocks.offsets.release(&old_tp, old);
-                }
-            }
-            blocks.offsets.consume(tp, offset);
-        } else {
-            if let Some((_, old_tp, old)) = blocks.rows.remove(&n) {
-                blocks.offsets.release(&old_tp, old);
-            }
-            blocks.rows.insert(n, (msg.block.clone(), tp.clone(), offset));
-            blocks.offsets.hold(tp, offset);
         }
-        // The transactions table needs the block's transaction count.
-        if covered.1.contains(n) {
-            txs.offsets.consume(tp, offset);
-        } else if msg.removed {
-            if let Some(entry) = txs.blocks.remove(&n) {
-                if entry.0 != msg.block.hash {
-                    txs.blocks.insert(n, entry);
-                } else {
-                    txs.offsets.release(&entry.2, entry.3);
-                }
-            }
-            txs.offsets.consume(tp, offset);
-        } else {
-            if let Some((_, _, old_tp, old)) = txs.blocks.remove(&n) {
-                txs.offsets.release(&old_tp, old);
-            }
-            txs.blocks.insert(
-                n,
-                (msg.block.hash.clone(), msg.block.transaction_count, tp.clone(), offset),
-            );
-            txs.offsets.hold(tp, offset);
+        for (topic, behind) in lag {
+            metrics
+                .consumer_lag
+                .get_or_create(&metrics::TopicLabel { topic })
+                .set(behind);
         }
-        Ok(())
-    }
-
-    fn on_transaction(
-        &self,
-        m: &OwnedMessage,
-        tp: &Tp,
-        covered: &BlockRanges,
-        txs: &mut TxBuffer,
-    ) -> std::result::Result<(), String> {
-        let row: TransactionRow =
-            serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a transaction: {e}"))?;
-        let offset = m.offset();
-        if covered.contains(row.block_number) {
-            txs.offsets.consume(tp, offset);
-            return Ok(());
-        }
-        let block = txs.txs.entry(row.block_number).or_default();
-        if block.contains_key(&row.hash) {
-            // A redelivery (at-least-once upstream): the copy buffered already counts.
-            txs.offsets.consume(tp, offset);
-        } else {
-            block.insert(row.hash.clone(), (row, tp.clone(), offset));
-            txs.rows += 1;
-            txs.offsets.hold(tp, offset);
-        }
-        Ok(())
     }
 
     async fn dead_letter(
@@ -398,23 +332,70 @@ impl LakeSink {
                 Duration::from_secs(60),
             )
             .await
-            .map_err(|(e, _)| Error::Kafka {
-                brokers: self.kafka.brokers.clone(),
-                what: format!("sending to {topic}"),
-                source: Box::new(e),
-            })?;
+            .map_err(|(e, _)| self.kafka_err(&format!("sending to {topic}"), e))?;
         Ok(())
     }
 
+    /// Records a commit's metrics.
+    fn committed(&self, table: &LakeTable, rows: usize, started: Instant) -> Result<()> {
+        if let Some(m) = &self.cfg.metrics {
+            let label = m.table(table.kind().name());
+            m.rows_landed.get_or_create(&label).inc_by(rows as u64);
+            m.commit_seconds
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
+            m.live_files
+                .get_or_create(&label)
+                .set(table.live_files()?.len() as i64);
+        }
+        Ok(())
+    }
+
+    /// Unwinds reorganised blocks (decoded calls first, then transactions, then blocks: the
+    /// removed event is read again until both block tables have recorded it), then appends
+    /// what is complete, one commit per table.
     async fn flush(
         &self,
-        blocks_table: &mut LakeTable,
+        tables: &mut Tables,
         blocks: &mut BlocksBuffer,
-        tx_table: &mut LakeTable,
         txs: &mut TxBuffer,
+        decoded: &mut DecodedBuffer,
         summary: &mut SinkSummary,
     ) -> Result<()> {
+        if !decoded.removed.is_empty() {
+            let removed = std::mem::take(&mut decoded.removed);
+            let started = Instant::now();
+            if tables.decoded.unwind(&removed, &decoded.offsets.resume_points()).await? > 0 {
+                summary.commits += 1;
+                self.committed(&tables.decoded, 0, started)?;
+            }
+        }
+        for (table, unwinds, offsets) in [
+            (&mut tables.txs, &mut txs.unwinds, &mut txs.offsets),
+            (&mut tables.blocks, &mut blocks.unwinds, &mut blocks.offsets),
+        ] {
+            if unwinds.is_empty() {
+                continue;
+            }
+            let unwinds = std::mem::take(unwinds);
+            for u in &unwinds {
+                offsets.release(&u.tp, u.offset);
+            }
+            let removed: Vec<RemovedBlock> = unwinds.into_iter().map(|u| u.block).collect();
+            let started = Instant::now();
+            table.unwind(&removed, &offsets.resume_points()).await?;
+            summary.commits += 1;
+            if table.kind() == TableKind::Blocks {
+                summary.blocks_unwound += removed.len() as u64;
+                if let Some(m) = &self.cfg.metrics {
+                    m.reorged_blocks_unwound.inc_by(removed.len() as u64);
+                }
+            }
+            self.committed(table, 0, started)?;
+        }
+
         if !blocks.rows.is_empty() {
+            let started = Instant::now();
             let mut adding = BlockRanges::new();
             let mut rows = Vec::with_capacity(blocks.rows.len());
             for (n, (row, tp, offset)) in std::mem::take(&mut blocks.rows) {
@@ -423,15 +404,18 @@ impl LakeSink {
                 rows.push(row);
             }
             let batch = blocks_batch(&rows)?;
-            blocks_table
+            tables
+                .blocks
                 .append_blocks(batch, &adding, &blocks.offsets.resume_points())
                 .await?;
             summary.blocks_landed += rows.len() as u64;
             summary.commits += 1;
+            self.committed(&tables.blocks, rows.len(), started)?;
             tracing::info!(blocks = %adding, "landed blocks");
         }
         let complete = txs.complete();
         if !complete.is_empty() {
+            let started = Instant::now();
             let mut adding = BlockRanges::new();
             let mut rows = Vec::new();
             for n in complete {
@@ -452,66 +436,181 @@ impl LakeSink {
             }
             txs.rows = txs.txs.values().map(HashMap::len).sum();
             let batch = transactions_batch(&rows)?;
-            tx_table
+            tables
+                .txs
                 .append_blocks(batch, &adding, &txs.offsets.resume_points())
                 .await?;
             summary.transactions_landed += rows.len() as u64;
             summary.commits += 1;
+            self.committed(&tables.txs, rows.len(), started)?;
             tracing::info!(blocks = %adding, transactions = rows.len(), "landed transactions");
+        }
+        if !decoded.rows.is_empty() {
+            let started = Instant::now();
+            let mut rows: Vec<DecodedCallRow> = Vec::with_capacity(decoded.rows.len());
+            for (_, (row, tp, offset)) in std::mem::take(&mut decoded.rows) {
+                decoded.offsets.release(&tp, offset);
+                rows.push(row);
+            }
+            rows.sort_by_key(|r| (r.block_number, r.transaction_index));
+            let batch = decoded_calls_batch(&rows)?;
+            tables
+                .decoded
+                .append_blocks(batch, &BlockRanges::new(), &decoded.offsets.resume_points())
+                .await?;
+            summary.decoded_calls_landed += rows.len() as u64;
+            summary.commits += 1;
+            self.committed(&tables.decoded, rows.len(), started)?;
+            tracing::info!(calls = rows.len(), "landed decoded calls");
         }
         Ok(())
     }
+}
+
+/// `block_date` (`YYYY-MM-DD`, UTC) of a block timestamp.
+fn block_date(timestamp: u64) -> String {
+    i64::try_from(timestamp)
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// A block message: buffer the block, or take a removed one out (of the buffers, or of the
+/// tables at the next flush).
+fn on_block(
+    m: &OwnedMessage,
+    tp: &Tp,
+    tables: &mut Tables,
+    blocks: &mut BlocksBuffer,
+    txs: &mut TxBuffer,
+    decoded: &mut DecodedBuffer,
+) -> std::result::Result<(), String> {
+    let msg: BlockMessage =
+        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a block message: {e}"))?;
+    let n = msg.block.number;
+    let offset = m.offset();
+    let removed = RemovedBlock {
+        number: n,
+        hash: msg.block.hash.clone(),
+        date: block_date(msg.block.timestamp),
+    };
+    if msg.removed {
+        // Calls of the removed block: dropped from the buffer now, deleted from the table at
+        // the next flush (idempotent, so a replay of this event is harmless).
+        decoded.rows.retain(|_, (row, _, _)| row.block_hash != removed.hash);
+        decoded.removed.push(removed.clone());
+    }
+    // The blocks table.
+    if tables.seen(TableKind::Blocks, tp, offset) {
+    } else if msg.removed && tables.covered_blocks.contains(n) {
+        blocks.unwinds.push(Unwind {
+            block: removed.clone(),
+            tp: tp.clone(),
+            offset,
+        });
+        blocks.offsets.hold(tp, offset);
+        // The replacement must not be skipped as covered before the unwind commits.
+        tables.covered_blocks = tables.covered_blocks.subtract(&BlockRanges::span(n, n));
+    } else if tables.covered_blocks.contains(n) {
+        blocks.offsets.consume(tp, offset);
+    } else if msg.removed {
+        if let Some((row, old_tp, old)) = blocks.rows.remove(&n) {
+            if row.hash != msg.block.hash {
+                blocks.rows.insert(n, (row, old_tp, old));
+            } else {
+                blocks.offsets.release(&old_tp, old);
+            }
+        }
+        blocks.offsets.consume(tp, offset);
+    } else {
+        if let Some((_, old_tp, old)) = blocks.rows.remove(&n) {
+            blocks.offsets.release(&old_tp, old);
+        }
+        blocks.rows.insert(n, (msg.block.clone(), tp.clone(), offset));
+        blocks.offsets.hold(tp, offset);
+    }
+    // The transactions table needs the block's transaction count.
+    if tables.seen(TableKind::Transactions, tp, offset) {
+    } else if msg.removed && tables.covered_txs.contains(n) {
+        txs.unwinds.push(Unwind {
+            block: removed,
+            tp: tp.clone(),
+            offset,
+        });
+        txs.offsets.hold(tp, offset);
+        tables.covered_txs = tables.covered_txs.subtract(&BlockRanges::span(n, n));
+    } else if tables.covered_txs.contains(n) {
+        txs.offsets.consume(tp, offset);
+    } else if msg.removed {
+        if let Some(entry) = txs.blocks.remove(&n) {
+            if entry.0 != msg.block.hash {
+                txs.blocks.insert(n, entry);
+            } else {
+                txs.offsets.release(&entry.2, entry.3);
+            }
+        }
+        txs.offsets.consume(tp, offset);
+    } else {
+        if let Some((_, _, old_tp, old)) = txs.blocks.remove(&n) {
+            txs.offsets.release(&old_tp, old);
+        }
+        txs.blocks.insert(
+            n,
+            (msg.block.hash.clone(), msg.block.transaction_count, tp.clone(), offset),
+        );
+        txs.offsets.hold(tp, offset);
+    }
+    Ok(())
+}
+
+fn on_transaction(m: &OwnedMessage, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
+    let row: TransactionRow =
+        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a transaction: {e}"))?;
+    let offset = m.offset();
+    if tables.seen(TableKind::Transactions, tp, offset) || tables.covered_txs.contains(row.block_number) {
+        txs.offsets.consume(tp, offset);
+        return Ok(());
+    }
+    let block = txs.txs.entry(row.block_number).or_default();
+    if block.contains_key(&row.hash) {
+        // A redelivery (at-least-once upstream): the copy buffered already counts.
+        txs.offsets.consume(tp, offset);
+    } else {
+        block.insert(row.hash.clone(), (row, tp.clone(), offset));
+        txs.rows += 1;
+        txs.offsets.hold(tp, offset);
+    }
+    Ok(())
+}
+
+fn on_decoded(
+    m: &OwnedMessage,
+    tp: &Tp,
+    tables: &Tables,
+    decoded: &mut DecodedBuffer,
+) -> std::result::Result<(), String> {
+    let row: DecodedCallRow =
+        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a decoded call: {e}"))?;
+    let offset = m.offset();
+    let stale = decoded.removed.iter().any(|r| r.hash == row.block_hash);
+    if tables.seen(TableKind::DecodedCalls, tp, offset) || stale || decoded.rows.contains_key(&row.hash) {
+        decoded.offsets.consume(tp, offset);
+        return Ok(());
+    }
+    decoded.rows.insert(row.hash.clone(), (row, tp.clone(), offset));
+    decoded.offsets.hold(tp, offset);
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tp(p: i32) -> Tp {
-        ("t".to_string(), p)
-    }
-
     #[test]
-    fn resume_from_the_lowest_buffered_offset_else_the_next() {
-        let mut o = Offsets::default();
-        o.hold(&tp(0), 5);
-        o.hold(&tp(0), 6);
-        o.consume(&tp(0), 7);
-        o.consume(&tp(1), 3);
-        assert_eq!(
-            o.resume_points(),
-            vec![("chainx-sink:t:0".to_string(), 5), ("chainx-sink:t:1".to_string(), 4)]
-        );
-        o.release(&tp(0), 5);
-        o.release(&tp(0), 6);
-        assert_eq!(o.resume_points()[0].1, 8);
-    }
-
-    #[test]
-    fn a_block_is_complete_only_with_all_its_transactions_of_its_hash() {
-        let row = |hash: &str, block_hash: &str| -> TransactionRow {
-            serde_json::from_value(json!({
-                "hash": hash, "nonce": 0, "block_hash": block_hash, "block_number": 1, "transaction_index": 0,
-                "from_address": "0xaa", "to_address": null, "value": "0", "gas": 1, "gas_price": null,
-                "input": "0x", "block_timestamp": 1, "max_fee_per_gas": null, "max_priority_fee_per_gas": null,
-                "transaction_type": null, "receipt_cumulative_gas_used": null, "receipt_gas_used": null,
-                "receipt_contract_address": null, "receipt_status": null, "receipt_effective_gas_price": null,
-                "tx_kind": "contract_deployment"
-            }))
-            .unwrap()
-        };
-        let mut b = TxBuffer::default();
-        b.blocks.insert(1, ("0xb".to_string(), 2, tp(0), 0));
-        b.blocks.insert(2, ("0xc".to_string(), 0, tp(0), 1));
-        let txs = b.txs.entry(1).or_default();
-        txs.insert("0x1".into(), (row("0x1", "0xb"), tp(1), 0));
-        // A copy from a replaced branch does not count.
-        txs.insert("0x2".into(), (row("0x2", "0xold"), tp(1), 1));
-        assert_eq!(b.complete(), vec![2], "an empty block is complete at once");
-        b.txs
-            .entry(1)
-            .or_default()
-            .insert("0x3".into(), (row("0x3", "0xb"), tp(1), 2));
-        assert_eq!(b.complete(), vec![1, 2]);
+    fn block_dates_are_utc_days() {
+        assert_eq!(block_date(0), "1970-01-01");
+        assert_eq!(block_date(1_709_251_199), "2024-02-29");
+        assert_eq!(block_date(1_709_251_200), "2024-03-01");
     }
 }

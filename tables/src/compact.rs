@@ -36,15 +36,25 @@ fn epoch_days(date: &str) -> Option<i32> {
     i32::try_from((d - epoch).num_days()).ok()
 }
 
+/// The Delta action dropping `path` from the table.
+pub(crate) fn remove(path: &Path, date: &str, size: i64, data_change: bool, now: i64) -> Action {
+    Action::Remove(Remove {
+        path: path.to_string(),
+        data_change,
+        deletion_timestamp: Some(now),
+        extended_file_metadata: Some(true),
+        partition_values: Some(HashMap::from([(PARTITION_COLUMN.to_string(), Some(date.to_string()))])),
+        size: Some(size),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+    })
+}
+
 impl LakeTable {
-    /// Merges every partition holding more than one file into one file, then deletes the
-    /// replaced files. Safe next to a running writer: appends never conflict with it.
-    pub async fn compact(&mut self) -> Result<CompactSummary> {
-        self.refresh().await?;
-        let table_err = |reason: String| Error::Table {
-            table: self.kind().name().to_string(),
-            reason,
-        };
+    /// The live files, with their sizes, by `block_date` partition value.
+    pub(crate) fn files_by_partition(&self) -> Result<BTreeMap<String, Vec<(Path, i64)>>> {
         let mut by_partition: BTreeMap<String, Vec<(Path, i64)>> = BTreeMap::new();
         let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
         for f in snapshot.log_data().iter() {
@@ -56,14 +66,43 @@ impl LakeTable {
                         .strip_prefix(&format!("{PARTITION_COLUMN}="))
                         .map(str::to_string)
                 })
-                .ok_or_else(|| table_err(format!("file {path} is outside a {PARTITION_COLUMN}= folder")))?;
+                .ok_or_else(|| Error::Table {
+                    table: self.kind().name().to_string(),
+                    reason: format!("file {path} is outside a {PARTITION_COLUMN}= folder"),
+                })?;
             by_partition.entry(partition).or_default().push((path, f.size()));
         }
+        Ok(by_partition)
+    }
+
+    /// A data file's rows in the table's schema (the partition column, which lives in the path,
+    /// put back), ready to be written again.
+    pub(crate) async fn read_file(&self, path: &Path, date: &str) -> Result<Vec<RecordBatch>> {
+        let days = epoch_days(date).ok_or_else(|| Error::Table {
+            table: self.kind().name().to_string(),
+            reason: format!("partition {date:?} is not a date"),
+        })?;
+        let schema = self.kind().schema();
+        let bytes = file_bytes(self.delta().object_store().as_ref(), path).await?;
+        let mut out = Vec::new();
+        for b in parquet_batches(bytes, path.as_ref())? {
+            let mut columns: Vec<ArrayRef> = b.columns().to_vec();
+            columns.push(Arc::new(Date32Array::from(vec![days; b.num_rows()])));
+            out.push(RecordBatch::try_new(schema.clone(), columns)?);
+        }
+        Ok(out)
+    }
+
+    /// Merges every partition holding more than one file into one file, then deletes the
+    /// replaced files. Safe next to a running writer: appends never conflict with it.
+    pub async fn compact(&mut self) -> Result<CompactSummary> {
+        self.refresh().await?;
+        let by_partition = self.files_by_partition()?;
+        let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
         let mut summary = CompactSummary {
             files_before: by_partition.values().map(Vec::len).sum(),
             ..Default::default()
         };
-        let store = self.delta().object_store();
         let schema = self.kind().schema();
         let mut actions = Vec::new();
         let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
@@ -73,33 +112,15 @@ impl LakeTable {
                 summary.files_after += files.len();
                 continue;
             }
-            let days = epoch_days(date).ok_or_else(|| table_err(format!("partition {date:?} is not a date")))?;
             let mut batches = Vec::new();
             for (path, size) in files {
-                let bytes = file_bytes(store.as_ref(), path).await?;
-                for b in parquet_batches(bytes, path.as_ref())? {
-                    // Files hold every column but the partition one, which lives in the path.
-                    let mut columns: Vec<ArrayRef> = b.columns().to_vec();
-                    columns.push(Arc::new(Date32Array::from(vec![days; b.num_rows()])));
-                    batches.push(RecordBatch::try_new(schema.clone(), columns)?);
-                }
-                actions.push(Action::Remove(Remove {
-                    path: path.to_string(),
-                    data_change: false,
-                    deletion_timestamp: Some(now),
-                    extended_file_metadata: Some(true),
-                    partition_values: Some(HashMap::from([(PARTITION_COLUMN.to_string(), Some(date.clone()))])),
-                    size: Some(*size),
-                    tags: None,
-                    deletion_vector: None,
-                    base_row_id: None,
-                    default_row_commit_version: None,
-                }));
+                batches.extend(self.read_file(path, date).await?);
+                actions.push(remove(path, date, *size, false, now));
             }
             let merged = concat_batches(&schema, &batches)?;
             let sort_by: &[&str] = match self.kind() {
                 TableKind::Blocks => &["number"],
-                TableKind::Transactions => &["block_number", "transaction_index"],
+                TableKind::Transactions | TableKind::DecodedCalls => &["block_number", "transaction_index"],
             };
             let keys: Vec<SortColumn> = sort_by
                 .iter()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chainx_evm::alloy_primitives::U256;
-use chainx_evm::{BlockRow, TransactionRow, Withdrawal};
+use chainx_evm::{BlockRow, DecodedCallRow, TransactionRow, Withdrawal};
 use deltalake::arrow::array::{
     ArrayRef, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
     TimestampMicrosecondArray,
@@ -11,7 +11,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::buffer::OffsetBuffer;
 
 use crate::error::{Error, Result};
-use crate::schema::{blocks_schema, transactions_schema, withdrawal_fields, withdrawal_item};
+use crate::schema::{blocks_schema, decoded_calls_schema, transactions_schema, withdrawal_fields, withdrawal_item};
 
 const SECONDS_PER_DAY: u64 = 86_400;
 /// 10^38: the first value Decimal(38,0) cannot hold.
@@ -208,6 +208,38 @@ pub fn transactions_batch(rows: &[TransactionRow]) -> Result<RecordBatch> {
         dates(rows.iter().map(|r| r.block_timestamp)),
     ];
     Ok(RecordBatch::try_new(transactions_schema(), columns)?)
+}
+
+pub fn decoded_calls_batch(rows: &[DecodedCallRow]) -> Result<RecordBatch> {
+    let int_col = |f: &'static str, get: fn(&DecodedCallRow) -> u64| -> Result<ArrayRef> {
+        Ok(ints(
+            rows.iter()
+                .map(|r| int(r.block_number, f, get(r)).map(Some))
+                .collect::<Result<_>>()?,
+        ))
+    };
+    let args: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| (!r.call.args.is_empty()).then(|| serde_json::to_string(&r.call.args).unwrap_or_default()))
+        .collect();
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows.iter().map(|r| Some(r.hash.as_str()))),
+        int_col("block_number", |r| r.block_number)?,
+        strings(rows.iter().map(|r| Some(r.block_hash.as_str()))),
+        int_col("transaction_index", |r| r.transaction_index)?,
+        strings(rows.iter().map(|r| Some(r.from_address.as_str()))),
+        strings(rows.iter().map(|r| r.to_address.as_deref())),
+        timestamps(rows.iter().map(|r| r.block_timestamp))?,
+        strings(rows.iter().map(|r| Some(r.call.decode_status.as_str()))),
+        strings(rows.iter().map(|r| r.call.decode_error.as_deref())),
+        strings(rows.iter().map(|r| r.call.selector.as_deref())),
+        strings(rows.iter().map(|r| r.call.function_name.as_deref())),
+        strings(rows.iter().map(|r| r.call.signature.as_deref())),
+        strings(args.iter().map(|a| a.as_deref())),
+        strings(rows.iter().map(|r| r.call.abi_source.map(|s| s.as_str()))),
+        dates(rows.iter().map(|r| r.block_timestamp)),
+    ];
+    Ok(RecordBatch::try_new(decoded_calls_schema(), columns)?)
 }
 
 #[cfg(test)]

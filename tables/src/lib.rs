@@ -11,14 +11,18 @@ mod error;
 mod ranges;
 pub mod read;
 pub mod schema;
+mod store;
 mod table;
+mod unwind;
 
 pub use compact::CompactSummary;
-pub use encode::{blocks_batch, transactions_batch};
+pub use encode::{blocks_batch, decoded_calls_batch, transactions_batch};
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;
 pub use schema::TableKind;
-pub use table::{lake_url, LakeTable, COVERAGE_KEY};
+pub use store::{register_stores, Lake};
+pub use table::{LakeTable, COVERAGE_KEY};
+pub use unwind::RemovedBlock;
 
 /// Re-exported so callers use the same Arrow as the lake.
 pub use deltalake::arrow;

@@ -23,6 +23,34 @@ pub async fn delta_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
     Ok(out)
 }
 
+/// What a plain Hive reader listing the table's folder sees, on any store (local, HDFS, S3):
+/// every `*.parquet` under it outside `_`/`.`-prefixed names, whether Delta reads it or not.
+pub async fn listed_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
+    use futures::TryStreamExt;
+    let store = table.delta().object_store();
+    let listed: Vec<_> = store.list(None).try_collect().await.map_err(|e| Error::Parquet {
+        file: table.delta().table_url().to_string(),
+        reason: format!("listing: {e}"),
+    })?;
+    let mut paths: Vec<deltalake::Path> = listed
+        .into_iter()
+        .map(|meta| meta.location)
+        .filter(|path| {
+            let hidden = path
+                .parts()
+                .any(|p| p.as_ref().starts_with('_') || p.as_ref().starts_with('.'));
+            !hidden && path.as_ref().ends_with(".parquet")
+        })
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let bytes = file_bytes(store.as_ref(), &path).await?;
+        out.extend(parquet_batches(bytes, path.as_ref())?);
+    }
+    Ok(out)
+}
+
 /// A whole file of the table's store.
 pub(crate) async fn file_bytes(store: &dyn deltalake::ObjectStore, path: &deltalake::Path) -> Result<Bytes> {
     let err = |e: deltalake::ObjectStoreError| Error::Parquet {

@@ -19,15 +19,20 @@ pub const WEI: DataType = DataType::Decimal128(38, 0);
 pub enum TableKind {
     Blocks,
     Transactions,
+    /// Contract calls decoded by the fast layer's decoder (landed by the sink).
+    DecodedCalls,
 }
 
 impl TableKind {
-    pub const ALL: [TableKind; 2] = [TableKind::Blocks, TableKind::Transactions];
+    /// The tables with whole-block coverage, written by both the backfill and the sink.
+    pub const BLOCK_TABLES: [TableKind; 2] = [TableKind::Blocks, TableKind::Transactions];
+    pub const ALL: [TableKind; 3] = [TableKind::Blocks, TableKind::Transactions, TableKind::DecodedCalls];
 
     pub fn name(self) -> &'static str {
         match self {
             TableKind::Blocks => "blocks",
             TableKind::Transactions => "transactions",
+            TableKind::DecodedCalls => "decoded_calls",
         }
     }
 
@@ -35,6 +40,7 @@ impl TableKind {
         match self {
             TableKind::Blocks => blocks_schema(),
             TableKind::Transactions => transactions_schema(),
+            TableKind::DecodedCalls => decoded_calls_schema(),
         }
     }
 }
@@ -121,6 +127,28 @@ pub fn transactions_schema() -> SchemaRef {
         field("receipt_status", DataType::Int64, true),
         field("receipt_effective_gas_price", WEI, true),
         field("tx_kind", DataType::Utf8, false),
+        field(PARTITION_COLUMN, DataType::Date32, false),
+    ]))
+}
+
+/// One row per decoded contract call. `args` is the JSON array of `{name, type, value}` (values
+/// as strings for integers, so uint256 stays exact), readable with `get_json_object` in Hive.
+pub fn decoded_calls_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        field("hash", DataType::Utf8, false),
+        field("block_number", DataType::Int64, false),
+        field("block_hash", DataType::Utf8, false),
+        field("transaction_index", DataType::Int64, false),
+        field("from_address", DataType::Utf8, true),
+        field("to_address", DataType::Utf8, true),
+        field("block_timestamp", timestamp(), false),
+        field("decode_status", DataType::Utf8, false),
+        field("decode_error", DataType::Utf8, true),
+        field("selector", DataType::Utf8, true),
+        field("function_name", DataType::Utf8, true),
+        field("signature", DataType::Utf8, true),
+        field("args", DataType::Utf8, true),
+        field("abi_source", DataType::Utf8, true),
         field(PARTITION_COLUMN, DataType::Date32, false),
     ]))
 }

@@ -10,7 +10,7 @@
 //! Hive reader would see them; [`LakeTable::remove_orphans`] deletes them. It assumes one writer
 //! per table at a time, which `chainx backfill` is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deltalake::arrow::array::RecordBatch;
@@ -23,44 +23,14 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, ObjectStore, Path};
 use futures::TryStreamExt;
 use serde_json::json;
-use url::Url;
 
 use crate::error::{Error, Result};
 use crate::ranges::BlockRanges;
+use crate::store::Lake;
 use crate::schema::{TableKind, PARTITION_COLUMN};
 
 /// Table property listing the block ranges the table covers, e.g. `0-999,2000-2999`.
 pub const COVERAGE_KEY: &str = "chainx.coveredBlocks";
-
-/// Turns `--lake` (a local path or a `file://` URL) into a directory URL, creating a local
-/// directory if needed.
-pub fn lake_url(location: &str) -> Result<Url> {
-    let bad = |reason: String| Error::BadLocation {
-        location: location.to_string(),
-        reason,
-    };
-    let mut url = if location.contains("://") {
-        let url = Url::parse(location).map_err(|e| bad(e.to_string()))?;
-        if url.scheme() != "file" {
-            // The writer is object_store-URL based; the s3 and hdfs stores are not compiled in
-            // yet (the lake-sink issue adds them), so say so rather than fail deep in delta-rs.
-            return Err(bad(format!(
-                "`{}://` lakes are not supported by this build; use a local folder or a file:// URL",
-                url.scheme()
-            )));
-        }
-        url
-    } else {
-        std::fs::create_dir_all(location).map_err(|e| bad(format!("cannot create the folder: {e}")))?;
-        let abs = std::fs::canonicalize(location).map_err(|e| bad(e.to_string()))?;
-        Url::from_directory_path(&abs).map_err(|_| bad("not an absolute path".to_string()))?
-    };
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    Ok(url)
-}
 
 #[derive(Debug)]
 pub struct LakeTable {
@@ -71,17 +41,32 @@ pub struct LakeTable {
 impl LakeTable {
     /// Opens `<lake>/<table>/`, creating the Delta table (partitioned by `block_date`) if the
     /// folder holds none.
-    pub async fn open_or_create(lake: &Url, kind: TableKind) -> Result<Self> {
-        Self::load(lake, kind, true).await
+    pub async fn open_or_create(lake: &Lake, kind: TableKind) -> Result<Self> {
+        Self::load(lake, kind, true).await?.ok_or_else(|| Error::Table {
+            table: kind.name().to_string(),
+            reason: "was not created".to_string(),
+        })
     }
 
     /// Opens an existing table; an error says so if there is none.
-    pub async fn open(lake: &Url, kind: TableKind) -> Result<Self> {
+    pub async fn open(lake: &Lake, kind: TableKind) -> Result<Self> {
+        Self::open_if_exists(lake, kind).await?.ok_or_else(|| Error::Table {
+            table: kind.name().to_string(),
+            reason: format!(
+                "no Delta table at {lake}{}/; run `chainx backfill` or `chainx sink` first",
+                kind.name()
+            ),
+        })
+    }
+
+    /// Opens the table if the lake has it.
+    pub async fn open_if_exists(lake: &Lake, kind: TableKind) -> Result<Option<Self>> {
         Self::load(lake, kind, false).await
     }
 
-    async fn load(lake: &Url, kind: TableKind, create: bool) -> Result<Self> {
+    async fn load(lake: &Lake, kind: TableKind, create: bool) -> Result<Option<Self>> {
         let url = lake
+            .url()
             .join(&format!("{}/", kind.name()))
             .map_err(|e| Error::BadLocation {
                 location: lake.to_string(),
@@ -99,8 +84,10 @@ impl LakeTable {
             table: kind.name().to_string(),
             source,
         };
+        let options: HashMap<String, String> = lake.options().clone().into_iter().collect();
         let mut table = DeltaTableBuilder::from_url(url.clone())
             .map_err(delta)?
+            .with_storage_options(options.clone())
             .build()
             .map_err(delta)?;
         // Ask first: loading a missing table makes the Delta kernel log an error of its own.
@@ -108,10 +95,7 @@ impl LakeTable {
         if exists {
             table.load().await.map_err(delta)?;
         } else if !create {
-            return Err(Error::Table {
-                table: kind.name().to_string(),
-                reason: format!("no Delta table at {url}; run `chainx backfill` first"),
-            });
+            return Ok(None);
         } else {
             let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
                 table: kind.name().to_string(),
@@ -119,6 +103,7 @@ impl LakeTable {
             })?;
             table = deltalake::operations::create::CreateBuilder::new()
                 .with_location(url.as_str())
+                .with_storage_options(options)
                 .with_table_name(kind.name())
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns([PARTITION_COLUMN])
@@ -129,7 +114,7 @@ impl LakeTable {
         }
         let this = LakeTable { kind, table };
         this.check_schema()?;
-        Ok(this)
+        Ok(Some(this))
     }
 
     pub fn kind(&self) -> TableKind {

@@ -2,7 +2,7 @@
 
 use chainx_evm::alloy_primitives::U256;
 use chainx_evm::{BlockRow, TransactionRow};
-use chainx_tables::{blocks_batch, lake_url, read, transactions_batch, LakeTable, TableKind};
+use chainx_tables::{blocks_batch, Lake, read, transactions_batch, LakeTable, TableKind};
 
 fn block(number: u64) -> BlockRow {
     BlockRow {
@@ -37,7 +37,7 @@ fn block(number: u64) -> BlockRow {
 #[tokio::test]
 async fn coverage_survives_checkpoints_and_overlaps_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
     let mut table = LakeTable::open_or_create(&lake, TableKind::Blocks).await.unwrap();
     // 60 commits crosses the checkpoint interval (50).
     for i in 0..60u64 {
@@ -78,7 +78,7 @@ async fn coverage_survives_checkpoints_and_overlaps_are_refused() {
 #[tokio::test]
 async fn a_range_without_rows_is_covered_and_orphans_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
     let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await.unwrap();
     let empty: Vec<TransactionRow> = Vec::new();
     txs.append(transactions_batch(&empty).unwrap(), 0, 99).await.unwrap();
@@ -101,7 +101,7 @@ async fn a_range_without_rows_is_covered_and_orphans_are_removed() {
 #[tokio::test]
 async fn opening_a_missing_table_says_what_to_run() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = lake_url(dir.path().to_str().unwrap()).unwrap();
+    let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
     let err = LakeTable::open(&lake, TableKind::Blocks).await.unwrap_err().to_string();
     assert!(
         err.contains("no Delta table") && err.contains("chainx backfill"),
@@ -111,12 +111,14 @@ async fn opening_a_missing_table_says_what_to_run() {
 
 #[test]
 fn unsupported_lake_schemes_are_refused_with_what_to_use() {
-    let err = lake_url("s3://bucket/lake").unwrap_err().to_string();
+    let err = Lake::parse("ftp://host/lake").unwrap_err().to_string();
     assert!(
-        err.contains("s3://bucket/lake") && err.contains("local folder"),
+        err.contains("ftp://host/lake") && err.contains("local folder") && err.contains("hdfs://"),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let url = lake_url(dir.path().join("new/lake").to_str().unwrap()).unwrap();
-    assert!(url.as_str().starts_with("file://") && url.as_str().ends_with("/new/lake/"));
+    let lake = Lake::parse(dir.path().join("new/lake").to_str().unwrap()).unwrap();
+    let url = lake.url().as_str();
+    assert!(url.starts_with("file://") && url.ends_with("/new/lake/"), "{url}");
+    assert!(lake.local_path().unwrap().is_dir());
 }

