@@ -26,7 +26,7 @@
 mod buffer;
 pub mod metrics;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chainx_evm::{DecodedCallRow, TransactionRow};
@@ -36,7 +36,7 @@ use chainx_fast::Topics;
 use chainx_tables::{
     blocks_batch, decoded_calls_batch, transactions_batch, BlockRanges, LakeTable, RemovedBlock, TableKind,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
@@ -74,7 +74,7 @@ impl From<chainx_tables::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How often consumer lag is measured (it asks the broker for every partition's watermarks).
+/// How often consumer lag is measured (it asks the broker for every partition's high watermark).
 const LAG_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
@@ -217,7 +217,17 @@ impl LakeSink {
         let mut decoded = DecodedBuffer::default();
         let mut summary = SinkSummary::default();
         let mut last_flush = Instant::now();
-        let mut last_lag = Instant::now() - LAG_EVERY;
+        // Consumer lag is measured off the hot path, from the offsets consumed so far.
+        let positions: metrics::Positions = Default::default();
+        let _lag_watch = match &self.cfg.metrics {
+            Some(m) => Some(metrics::watch_lag(
+                self.kafka.consumer(&format!("chainx-sink-lag.{}", t.blocks))?,
+                positions.clone(),
+                m.clone(),
+                LAG_EVERY,
+            )),
+            None => None,
+        };
         // Rows buffered that trigger the next flush. Raised past what a flush could not land
         // (transactions whose block message has not arrived): retrying at every message would
         // make the sink quadratic.
@@ -244,6 +254,9 @@ impl LakeSink {
             };
             if let Some(m) = message {
                 let tp: Tp = (m.topic().to_string(), m.partition());
+                if let Ok(mut p) = positions.lock() {
+                    p.insert(tp.clone(), m.offset() + 1);
+                }
                 let outcome = if m.topic() == t.blocks {
                     on_block(&m, &tp, &mut tables, &mut blocks, &mut txs, &mut decoded)
                 } else if m.topic() == t.contract_interaction_decoded {
@@ -269,37 +282,7 @@ impl LakeSink {
                 tables.refresh_coverage()?;
                 last_flush = Instant::now();
                 flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
-                if last_lag.elapsed() >= LAG_EVERY {
-                    self.report_lag(&consumer);
-                    last_lag = Instant::now();
-                }
             }
-        }
-    }
-
-    /// Consumer lag per topic: high watermarks (one broker round trip per partition) minus
-    /// positions. Called at most every [`LAG_EVERY`].
-    fn report_lag(&self, consumer: &StreamConsumer) {
-        let Some(metrics) = &self.cfg.metrics else {
-            return;
-        };
-        let Ok(position) = consumer.position() else {
-            return;
-        };
-        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
-        for e in position.elements() {
-            let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(1)) else {
-                continue;
-            };
-            if let Offset::Offset(at) = e.offset() {
-                *lag.entry(e.topic().to_string()).or_default() += (high - at).max(0);
-            }
-        }
-        for (topic, behind) in lag {
-            metrics
-                .consumer_lag
-                .get_or_create(&metrics::TopicLabel { topic })
-                .set(behind);
         }
     }
 
