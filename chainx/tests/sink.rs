@@ -1,6 +1,7 @@
 //! The lake sink end to end on a real Kafka broker: the fixture chain's topics land exactly
 //! once in the same tables the backfill writes, through repeated SIGKILLs, next to rows the
-//! backfill landed first.
+//! backfill landed first; on a local folder, HDFS and S3; and the live pipeline (clock, decoder,
+//! sink) through a reorg of landed blocks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
 use chainx_tables::arrow::datatypes::Int64Type;
-use chainx_tables::{Lake, read, LakeTable, TableKind};
+use chainx_tables::{read, BlockRanges, Lake, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::hdfs::Hdfs;
 use chainx_testkit::kafka::{produce, read_until, Kafka};
@@ -251,4 +252,184 @@ async fn sink_lands_every_row_once_on_s3() {
     let s3 = S3::start().await;
     let secret = s3.secret_key.clone();
     sink_through_ten_kills(Target::new(format!("s3://{}/chainx", s3.bucket), s3.options(), Some(secret))).await;
+}
+
+/// Polls the lake until `ready` holds for the named table, at most `timeout`.
+async fn wait_for_table(lake: &Lake, kind: TableKind, timeout: Duration, ready: impl Fn(&LakeTable) -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(table)) = LakeTable::open_if_exists(lake, kind).await {
+            if ready(&table) {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{} never got ready", kind.name());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rows_in(table: &LakeTable) -> usize {
+    table
+        .delta()
+        .snapshot()
+        .map(|s| s.log_data().iter().map(|f| f.num_records().unwrap_or(0)).sum::<usize>())
+        .unwrap_or(0)
+}
+
+/// The live pipeline: clock, decoder and sink running together. The decoded calls land in
+/// `decoded_calls` once each; a reorg of three *landed* blocks is unwound (their rows deleted
+/// and the replacements landed); the sink's metrics say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
+    let m = manifest();
+    let kafka = Kafka::start().await;
+    let anvil = Anvil::fixture().await;
+    let b = kafka.brokers.as_str();
+    create_topics(b, "live");
+    // anvil keeps state only for blocks mined since the dump was loaded; a reorg needs it.
+    let dev = anvil.rpc("eth_accounts", json!([])).await;
+    for _ in 0..5 {
+        let tx = json!({"from": dev[0], "to": dev[1], "value": "0x1"});
+        anvil.rpc("eth_sendTransaction", json!([tx])).await;
+    }
+    let tip = m.last_block + 5;
+    let _clock = Job::start(&[
+        "block-clock",
+        "--brokers",
+        b,
+        "--network",
+        "live",
+        "--rpc-url",
+        &anvil.url,
+        "--start-block",
+        "0",
+        "--poll-interval",
+        "0.1",
+    ]);
+    let abi_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        chainx_testkit::anvil::chain_dir().join("abi/UniswapV2Router02.json"),
+        abi_dir.path().join(format!("{}.json", m.contracts["router"])),
+    )
+    .unwrap();
+    let _decoder = Job::start(&[
+        "tx-decoder",
+        "--brokers",
+        b,
+        "--network",
+        "live",
+        "--abi-dir",
+        abi_dir.path().to_str().unwrap(),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().to_str().unwrap();
+    let metrics_addr = format!("127.0.0.1:{}", chainx_testkit::free_port());
+    let sink = Job::start(&[
+        "sink",
+        "--brokers",
+        b,
+        "--network",
+        "live",
+        "--lake",
+        lake_path,
+        "--flush-interval",
+        "0.2",
+        "--metrics-addr",
+        &metrics_addr,
+    ]);
+    let lake = Lake::parse(lake_path).unwrap();
+    let covers = |n: u64| move |t: &LakeTable| t.covered().is_ok_and(|c| c.intersect(&BlockRanges::span(0, n)).count() == n + 1);
+    wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
+    wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
+
+    // Replace the last 3 landed blocks, then mine one more on the new branch.
+    anvil.rpc("anvil_reorg", json!([3, []])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let new_tip = tip + 1;
+    let mut node_hashes = Vec::new();
+    for n in 0..=new_tip {
+        let block = anvil
+            .rpc("eth_getBlockByNumber", json!([format!("{n:#x}"), false]))
+            .await;
+        node_hashes.push(block["hash"].as_str().unwrap().to_string());
+    }
+    let calls = m.tx_kind.contract_interaction as usize;
+    wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(60), covers(new_tip)).await;
+    wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(new_tip)).await;
+    wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), |t| rows_in(t) >= calls).await;
+
+    // Blocks: every height once, each with the node's canonical hash (the old branch is gone).
+    let table = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
+    let blocks = read::delta_rows(&table).await.unwrap();
+    let mut landed: Vec<(u64, String)> = numbers(&blocks, "number")
+        .into_iter()
+        .zip(strings(&blocks, "hash"))
+        .collect();
+    landed.sort();
+    let canonical: Vec<(u64, String)> = (0..=new_tip).zip(node_hashes.iter().cloned()).collect();
+    assert_eq!(landed, canonical, "the lake's blocks are the node's canonical chain");
+    // Transactions: exactly the canonical chain's (the reorged-out transfers left with their blocks).
+    let table = LakeTable::open(&lake, TableKind::Transactions).await.unwrap();
+    let txs = read::delta_rows(&table).await.unwrap();
+    let hashes = strings(&txs, "hash");
+    let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
+    assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
+    let chain: BTreeSet<String> = anvil.tx_hashes(0, new_tip).await.into_iter().collect();
+    assert_eq!(distinct, chain, "exactly the canonical chain's transactions");
+    assert!(chain.len() < m.transaction_count as usize + 5, "the reorg took transfers out");
+
+    // Decoded calls: each of the generator's calls once, with its function.
+    let table = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();
+    let decoded = read::delta_rows(&table).await.unwrap();
+    let decoded_hashes = strings(&decoded, "hash");
+    let functions = strings(&decoded, "function_name");
+    assert_eq!(decoded_hashes.len(), calls, "every contract interaction once");
+    let sent: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(chainx_testkit::anvil::chain_dir().join("calls.json")).unwrap(),
+    )
+    .unwrap();
+    let by_hash: std::collections::HashMap<&str, &str> = decoded_hashes
+        .iter()
+        .map(String::as_str)
+        .zip(functions.iter().map(String::as_str))
+        .collect();
+    assert_eq!(by_hash.len(), calls, "no call twice");
+    for c in &sent {
+        assert_eq!(
+            by_hash.get(c["hash"].as_str().unwrap()).copied(),
+            c["function"].as_str(),
+            "{c}"
+        );
+    }
+
+    // Metrics: rows landed equal the table, three blocks unwound, files counted.
+    let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("chainx_sink_reorged_blocks_unwound_total"), 3.0);
+    assert_eq!(
+        value("chainx_sink_rows_landed_total{table=\"decoded_calls\"}"),
+        calls as f64
+    );
+    // The old branch's three blocks were landed, then deleted: 3 more than the table holds.
+    assert_eq!(
+        value("chainx_sink_rows_landed_total{table=\"blocks\"}"),
+        (new_tip + 1 + 3) as f64
+    );
+    let live = LakeTable::open(&lake, TableKind::Blocks).await.unwrap().live_files().unwrap().len();
+    assert_eq!(value("chainx_lake_live_files{table=\"blocks\"}"), live as f64);
+    assert!(text.contains("chainx_sink_commit_seconds_count{table=\"transactions\"}"), "{text}");
+    assert!(text.contains("chainx_sink_consumer_lag_messages{topic=\"live.mined.blocks.metadata\"}"), "{text}");
+    assert!(sink.stderr().contains("unwound reorganised blocks"), "{}", sink.stderr());
 }
