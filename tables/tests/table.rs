@@ -2,7 +2,7 @@
 
 use chainx_evm::alloy_primitives::U256;
 use chainx_evm::{BlockRow, TransactionRow};
-use chainx_tables::{blocks_batch, Lake, read, transactions_batch, LakeTable, TableKind};
+use chainx_tables::{blocks_batch, read, transactions_batch, BlockRanges, Lake, LakeTable, RemovedBlock, TableKind};
 
 fn block(number: u64) -> BlockRow {
     BlockRow {
@@ -121,4 +121,44 @@ fn unsupported_lake_schemes_are_refused_with_what_to_use() {
     let url = lake.url().as_str();
     assert!(url.starts_with("file://") && url.ends_with("/new/lake/"), "{url}");
     assert!(lake.local_path().unwrap().is_dir());
+}
+
+#[tokio::test]
+async fn unwinding_deletes_only_the_removed_hash_and_keeps_another_branch_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
+    let mut table = LakeTable::open_or_create(&lake, TableKind::Blocks).await.unwrap();
+    let rows: Vec<BlockRow> = (0..10).map(block).collect();
+    table
+        .append_blocks(blocks_batch(&rows).unwrap(), &BlockRanges::span(0, 9), &[])
+        .await
+        .unwrap();
+    let date = |b: &BlockRow| {
+        chrono::DateTime::from_timestamp(b.timestamp as i64, 0)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let removed = |b: &BlockRow, hash: &str| RemovedBlock {
+        number: b.number,
+        hash: hash.to_string(),
+        date: date(b),
+    };
+    // Block 8 as landed, and block 9 under a hash the table does not hold (another branch).
+    let gone = [removed(&rows[8], &rows[8].hash), removed(&rows[9], "0xother")];
+    let deleted = table
+        .unwind(&gone, &[("chainx-sink:t:0".to_string(), 42)])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(table.covered().unwrap().to_string(), "0-7,9-9");
+    assert_eq!(table.app_version("chainx-sink:t:0").await.unwrap(), Some(42));
+    let left: usize = read::delta_rows(&table).await.unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(left, 9);
+    // The Hive view agrees: the rewritten file replaced the old one in the same commit, and
+    // nothing else changes when the same event is replayed.
+    assert_eq!(table.unwind(&gone, &[]).await.unwrap(), 0);
+    let version = table.version();
+    table.refresh().await.unwrap();
+    assert_eq!(table.version(), version, "a replay commits nothing");
 }
