@@ -2,12 +2,13 @@
 //! offsets they came from, hence where each table resumes after a crash.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chainx_evm::{BlockRow, DecodedCallRow, TransactionRow};
 use chainx_tables::RemovedBlock;
 
-/// A topic-partition.
-pub(crate) type Tp = (String, i32);
+/// A topic-partition. The name is shared, so that the per-message bookkeeping never allocates.
+pub(crate) type Tp = (Arc<str>, i32);
 
 /// The application id of a topic-partition's offset in a table's Delta log.
 pub(crate) fn app_id(tp: &Tp) -> String {
@@ -114,7 +115,7 @@ mod tests {
     use serde_json::json;
 
     fn tp(p: i32) -> Tp {
-        ("t".to_string(), p)
+        (Arc::from("t"), p)
     }
 
     #[test]

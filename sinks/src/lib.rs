@@ -12,7 +12,8 @@
 //! stream and batch share it: blocks the backfill landed are skipped, and the backfill skips
 //! blocks the stream landed.
 //!
-//! **Bounded latency.** A commit is cut every `flush_rows` buffered rows or `flush_interval`.
+//! **Bounded latency.** A commit is cut every `flush_rows` buffered rows, every `flush_interval`,
+//! and whenever the input pauses (the sink has caught up).
 //!
 //! **Reorgs.** A `removed` block event takes a block out: from the buffers if it has not landed,
 //! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
@@ -27,6 +28,7 @@ mod buffer;
 pub mod metrics;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chainx_evm::{DecodedCallRow, TransactionRow};
@@ -37,7 +39,7 @@ use chainx_tables::{
     blocks_batch, decoded_calls_batch, transactions_batch, BlockRanges, LakeTable, RemovedBlock, TableKind,
 };
 use rdkafka::consumer::Consumer;
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::Message;
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
@@ -73,6 +75,9 @@ impl From<chainx_tables::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A pause in the input this long flushes what is buffered.
+const IDLE_FLUSH: Duration = Duration::from_millis(100);
 
 /// How often consumer lag is measured (it asks the broker for every partition's high watermark).
 const LAG_EVERY: Duration = Duration::from_secs(10);
@@ -183,7 +188,7 @@ impl LakeSink {
                 continue;
             };
             for p in md.partitions() {
-                let tp: Tp = (topic.to_string(), p.id());
+                let tp: Tp = (Arc::from(*topic), p.id());
                 // Start at the earliest offset any reading table still needs; a table that never
                 // recorded this partition needs it from the beginning.
                 let mut start = Some(i64::MAX);
@@ -207,6 +212,7 @@ impl LakeSink {
                     .map_err(|e| self.kafka_err("assigning partitions", e))?;
             }
         }
+        let topic_names: Vec<Arc<str>> = feeds.iter().map(|(topic, _)| Arc::from(*topic)).collect();
         consumer
             .assign(&tpl)
             .map_err(|e| self.kafka_err("assigning partitions", e))?;
@@ -239,21 +245,41 @@ impl LakeSink {
                     && tables.covered_txs.intersect(&want).count() == until + 1
             })
         };
+        // Coverage changes only at a flush, so "done" is decided there, not per message.
+        let mut finished = done(&tables);
         loop {
-            if done(&tables) {
+            if finished {
                 return Ok(summary);
             }
             let deadline = last_flush + self.cfg.flush_interval;
-            let message = match tokio::time::timeout_at(deadline.into(), consumer.recv()).await {
-                Ok(Ok(m)) => Some(m.detach()),
+            // With rows buffered, a pause in the input (the sink has caught up) lands them at once
+            // rather than at the deadline: commits stay as large as the input rate allows, and
+            // latency as low.
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
+            let wait_until = if buffered > 0 {
+                deadline.min(Instant::now() + IDLE_FLUSH)
+            } else {
+                deadline
+            };
+            let mut idle = false;
+            // The message is borrowed from the consumer's buffer (no copy); it is parsed into owned
+            // rows before the next receive.
+            let message = match tokio::time::timeout_at(wait_until.into(), consumer.recv()).await {
+                Ok(Ok(m)) => Some(m),
                 Ok(Err(e)) => {
                     tracing::warn!("Kafka ({}): consuming: {e}", self.kafka.brokers);
                     None
                 }
-                Err(_) => None,
+                Err(_) => {
+                    idle = true;
+                    None
+                }
             };
             if let Some(m) = message {
-                let tp: Tp = (m.topic().to_string(), m.partition());
+                let Some(topic) = topic_names.iter().find(|n| n.as_ref() == m.topic()) else {
+                    continue;
+                };
+                let tp: Tp = (topic.clone(), m.partition());
                 if let Ok(mut p) = positions.lock() {
                     p.insert(tp.clone(), m.offset() + 1);
                 }
@@ -276,10 +302,11 @@ impl LakeSink {
                 }
             }
             let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
-            if buffered >= flush_at || Instant::now() >= deadline {
+            if buffered >= flush_at || idle || Instant::now() >= deadline {
                 self.flush(&mut tables, &mut blocks, &mut txs, &mut decoded, &mut summary)
                     .await?;
                 tables.refresh_coverage()?;
+                finished = done(&tables);
                 last_flush = Instant::now();
                 flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
             }
@@ -289,7 +316,7 @@ impl LakeSink {
     async fn dead_letter(
         &self,
         producer: &rdkafka::producer::FutureProducer,
-        m: &OwnedMessage,
+        m: &impl Message,
         reason: &str,
     ) -> Result<()> {
         tracing::error!(
@@ -462,7 +489,7 @@ fn block_date(timestamp: u64) -> String {
 /// A block message: buffer the block, or take a removed one out (of the buffers, or of the
 /// tables at the next flush).
 fn on_block(
-    m: &OwnedMessage,
+    m: &impl Message,
     tp: &Tp,
     tables: &mut Tables,
     blocks: &mut BlocksBuffer,
@@ -547,7 +574,7 @@ fn on_block(
     Ok(())
 }
 
-fn on_transaction(m: &OwnedMessage, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
+fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
     let row: TransactionRow =
         serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a transaction: {e}"))?;
     let offset = m.offset();
@@ -568,7 +595,7 @@ fn on_transaction(m: &OwnedMessage, tp: &Tp, tables: &Tables, txs: &mut TxBuffer
 }
 
 fn on_decoded(
-    m: &OwnedMessage,
+    m: &impl Message,
     tp: &Tp,
     tables: &Tables,
     decoded: &mut DecodedBuffer,

@@ -124,7 +124,7 @@ pub(crate) fn watch_lag(
                 let mut lag: BTreeMap<String, i64> = BTreeMap::new();
                 for ((topic, partition), at) in now {
                     if let Ok((_, high)) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5)) {
-                        *lag.entry(topic).or_default() += (high - at).max(0);
+                        *lag.entry(topic.to_string()).or_default() += (high - at).max(0);
                     }
                 }
                 lag

@@ -31,55 +31,89 @@ impl BlockRanges {
         self.0.iter().map(|(a, b)| b - a + 1).sum()
     }
 
+    /// Binary search: the sink asks for every message.
     pub fn contains(&self, n: u64) -> bool {
-        self.0.iter().any(|&(a, b)| a <= n && n <= b)
+        let i = self.0.partition_point(|&(_, b)| b < n);
+        self.0.get(i).is_some_and(|&(a, _)| a <= n)
     }
 
     pub fn insert(&mut self, from: u64, to: u64) {
         if from > to {
             return;
         }
+        // Ranges that overlap or touch [from, to] are the run [first, last); they merge into one.
+        let first = self.0.partition_point(|&(_, b)| b.saturating_add(1) < from);
+        let last = self.0.partition_point(|&(a, _)| a <= to.saturating_add(1));
         let (mut lo, mut hi) = (from, to);
-        let mut kept = Vec::with_capacity(self.0.len() + 1);
-        for &(a, b) in &self.0 {
-            // Overlapping or adjacent ranges merge, so the set stays minimal.
-            if b.saturating_add(1) < lo || hi.saturating_add(1) < a {
-                kept.push((a, b));
-            } else {
-                lo = lo.min(a);
-                hi = hi.max(b);
-            }
+        if first < last {
+            lo = lo.min(self.0[first].0);
+            hi = hi.max(self.0[last - 1].1);
         }
-        kept.push((lo, hi));
-        kept.sort_unstable();
-        self.0 = kept;
+        self.0.splice(first..last, [(lo, hi)]);
     }
 
+    /// Sorted merge, linear in both sizes (coverage can hold many ranges while a sink catches up
+    /// out of order).
     pub fn union(&self, other: &BlockRanges) -> BlockRanges {
-        let mut out = self.clone();
-        for &(a, b) in &other.0 {
-            out.insert(a, b);
-        }
-        out
-    }
-
-    pub fn intersect(&self, other: &BlockRanges) -> BlockRanges {
-        let mut out = BlockRanges::new();
-        for &(a, b) in &self.0 {
-            for &(c, d) in &other.0 {
-                out.insert(a.max(c), b.min(d));
+        let mut all: Vec<(u64, u64)> = Vec::with_capacity(self.0.len() + other.0.len());
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() || j < other.0.len() {
+            let next = match (self.0.get(i), other.0.get(j)) {
+                (Some(x), Some(y)) if x <= y => {
+                    i += 1;
+                    *x
+                }
+                (_, Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (Some(x), None) => {
+                    i += 1;
+                    *x
+                }
+                (None, None) => break,
+            };
+            match all.last_mut() {
+                Some((_, b)) if next.0 <= b.saturating_add(1) => *b = (*b).max(next.1),
+                _ => all.push(next),
             }
         }
-        out
+        BlockRanges(all)
     }
 
+    /// Two-pointer walk, linear in both sizes.
+    pub fn intersect(&self, other: &BlockRanges) -> BlockRanges {
+        let mut out = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while let (Some(&(a, b)), Some(&(c, d))) = (self.0.get(i), other.0.get(j)) {
+            let (lo, hi) = (a.max(c), b.min(d));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if b < d {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        // Pieces of one range are disjoint and non-adjacent only if the inputs were; merge to be sure.
+        BlockRanges(Vec::new()).union(&BlockRanges(out))
+    }
+
+    /// Two-pointer walk, linear in both sizes.
     pub fn subtract(&self, other: &BlockRanges) -> BlockRanges {
         let mut out = Vec::new();
+        let mut j = 0;
         for &(a, b) in &self.0 {
             let mut lo = a;
-            for &(c, d) in &other.0 {
-                if d < lo || c > b {
-                    continue;
+            // Skip removals wholly before this range.
+            while other.0.get(j).is_some_and(|&(_, d)| d < a) {
+                j += 1;
+            }
+            let mut k = j;
+            while let Some(&(c, d)) = other.0.get(k) {
+                if c > b {
+                    break;
                 }
                 if c > lo {
                     out.push((lo, c - 1));
@@ -88,7 +122,8 @@ impl BlockRanges {
                     lo = u64::MAX;
                     break;
                 }
-                lo = d + 1;
+                lo = lo.max(d + 1);
+                k += 1;
             }
             if lo != u64::MAX && lo <= b {
                 out.push((lo, b));
@@ -163,6 +198,44 @@ mod tests {
         assert_eq!(want.subtract(&have).ranges(), &[(0, 9), (20, 49)]);
         assert!(have.subtract(&BlockRanges::span(0, 200)).is_empty());
         assert_eq!(want.intersect(&have).to_string(), "10-19,50-99");
+    }
+
+    #[test]
+    fn set_operations_agree_with_a_plain_set() {
+        // Pseudo-random scattered sets, as a sink catching up out of order makes them.
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for _ in 0..50 {
+            let (mut x, mut y) = (BlockRanges::new(), BlockRanges::new());
+            let (mut xs, mut ys) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+            for _ in 0..40 {
+                let a = next() % 200;
+                let b = a + next() % 5;
+                x.insert(a, b);
+                xs.extend(a..=b);
+                let c = next() % 200;
+                let d = c + next() % 5;
+                y.insert(c, d);
+                ys.extend(c..=d);
+            }
+            let set = |r: &BlockRanges| -> std::collections::BTreeSet<u64> {
+                r.ranges().iter().flat_map(|&(a, b)| a..=b).collect()
+            };
+            let minimal = |r: &BlockRanges| r.ranges().windows(2).all(|w| w[0].1 + 1 < w[1].0);
+            assert_eq!(set(&x), xs);
+            assert_eq!(set(&x.union(&y)), xs.union(&ys).copied().collect());
+            assert_eq!(set(&x.intersect(&y)), xs.intersection(&ys).copied().collect());
+            assert_eq!(set(&x.subtract(&y)), xs.difference(&ys).copied().collect());
+            for r in [x.union(&y), x.intersect(&y), x.subtract(&y)] {
+                assert!(minimal(&r), "{r}");
+            }
+            for n in 0..210 {
+                assert_eq!(x.contains(n), xs.contains(&n), "{n} in {x}");
+            }
+        }
     }
 
     #[test]
