@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chainx_tables::{Lake, read, LakeTable, TableKind};
+use chainx_tables::{read, Lake, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::free_port;
 use chainx_testkit::gateway::{Gateway, Limits};

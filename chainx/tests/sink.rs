@@ -101,7 +101,10 @@ impl Target {
 
     fn check_secret(&self, job: &str, output: &str) {
         if let Some(secret) = &self.secret {
-            assert!(!output.contains(secret.as_str()), "{job} printed the S3 secret:\n{output}");
+            assert!(
+                !output.contains(secret.as_str()),
+                "{job} printed the S3 secret:\n{output}"
+            );
         }
     }
 }
@@ -219,7 +222,11 @@ async fn sink_through_ten_kills(target: Target) {
     let check = |blocks: Vec<RecordBatch>, txs: Vec<RecordBatch>| {
         let mut numbers = numbers(&blocks, "number");
         numbers.sort_unstable();
-        assert_eq!(numbers, (0..=m.last_block).collect::<Vec<_>>(), "every block exactly once");
+        assert_eq!(
+            numbers,
+            (0..=m.last_block).collect::<Vec<_>>(),
+            "every block exactly once"
+        );
         let hashes = strings(&txs, "hash");
         let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
         assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
@@ -251,7 +258,11 @@ async fn sink_through_ten_kills(target: Target) {
         .iter()
         .map(|f| f.as_ref().split('/').next().unwrap().to_string())
         .collect();
-    assert_eq!(table.live_files().unwrap().len(), days.len(), "one file per day after compaction");
+    assert_eq!(
+        table.live_files().unwrap().len(),
+        days.len(),
+        "one file per day after compaction"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +284,12 @@ async fn sink_lands_every_row_once_on_hdfs() {
 async fn sink_lands_every_row_once_on_s3() {
     let s3 = S3::start().await;
     let secret = s3.secret_key.clone();
-    sink_through_ten_kills(Target::new(format!("s3://{}/chainx", s3.bucket), s3.options(), Some(secret))).await;
+    sink_through_ten_kills(Target::new(
+        format!("s3://{}/chainx", s3.bucket),
+        s3.options(),
+        Some(secret),
+    ))
+    .await;
 }
 
 /// Polls the lake until `ready` holds for the named table, at most `timeout`.
@@ -360,7 +376,12 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         &metrics_addr,
     ]);
     let lake = Lake::parse(lake_path).unwrap();
-    let covers = |n: u64| move |t: &LakeTable| t.covered().is_ok_and(|c| c.intersect(&BlockRanges::span(0, n)).count() == n + 1);
+    let covers = |n: u64| {
+        move |t: &LakeTable| {
+            t.covered()
+                .is_ok_and(|c| c.intersect(&BlockRanges::span(0, n)).count() == n + 1)
+        }
+    };
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
 
@@ -378,7 +399,10 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let calls = m.tx_kind.contract_interaction as usize;
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(60), covers(new_tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(new_tip)).await;
-    wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), |t| rows_in(t) >= calls).await;
+    wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), |t| {
+        rows_in(t) >= calls
+    })
+    .await;
 
     // Blocks: every height once, each with the node's canonical hash (the old branch is gone).
     let table = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
@@ -398,7 +422,10 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
     let chain: BTreeSet<String> = anvil.tx_hashes(0, new_tip).await.into_iter().collect();
     assert_eq!(distinct, chain, "exactly the canonical chain's transactions");
-    assert!(chain.len() < m.transaction_count as usize + 5, "the reorg took transfers out");
+    assert!(
+        chain.len() < m.transaction_count as usize + 5,
+        "the reorg took transfers out"
+    );
 
     // Decoded calls: each of the generator's calls once, with its function.
     let table = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();
@@ -406,10 +433,9 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let decoded_hashes = strings(&decoded, "hash");
     let functions = strings(&decoded, "function_name");
     assert_eq!(decoded_hashes.len(), calls, "every contract interaction once");
-    let sent: Vec<serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(chainx_testkit::anvil::chain_dir().join("calls.json")).unwrap(),
-    )
-    .unwrap();
+    let sent: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(chainx_testkit::anvil::chain_dir().join("calls.json")).unwrap())
+            .unwrap();
     let by_hash: std::collections::HashMap<&str, &str> = decoded_hashes
         .iter()
         .map(String::as_str)
@@ -449,9 +475,24 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         value("chainx_sink_rows_landed_total{table=\"blocks\"}"),
         (new_tip + 1 + 3) as f64
     );
-    let live = LakeTable::open(&lake, TableKind::Blocks).await.unwrap().live_files().unwrap().len();
+    let live = LakeTable::open(&lake, TableKind::Blocks)
+        .await
+        .unwrap()
+        .live_files()
+        .unwrap()
+        .len();
     assert_eq!(value("chainx_lake_live_files{table=\"blocks\"}"), live as f64);
-    assert!(text.contains("chainx_sink_commit_seconds_count{table=\"transactions\"}"), "{text}");
-    assert!(text.contains("chainx_sink_consumer_lag_messages{topic=\"live.mined.blocks.metadata\"}"), "{text}");
-    assert!(sink.stderr().contains("unwound reorganised blocks"), "{}", sink.stderr());
+    assert!(
+        text.contains("chainx_sink_commit_seconds_count{table=\"transactions\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chainx_sink_consumer_lag_messages{topic=\"live.mined.blocks.metadata\"}"),
+        "{text}"
+    );
+    assert!(
+        sink.stderr().contains("unwound reorganised blocks"),
+        "{}",
+        sink.stderr()
+    );
 }

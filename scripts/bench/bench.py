@@ -256,7 +256,7 @@ def main():
     ap.add_argument("--head-latency", help="testkit's head_latency binary (streaming benchmark)")
     ap.add_argument("--latency-blocks", type=int, default=60)
     ap.add_argument("--sink-throughput", help="testkit's sink_throughput binary")
-    ap.add_argument("--sink-transactions", type=int, default=500_000)
+    ap.add_argument("--sink-transactions", type=int, default=1_000_000)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     PYTHON = sys.executable

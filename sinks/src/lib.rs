@@ -44,7 +44,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use buffer::{app_id, BlocksBuffer, DecodedBuffer, TxBuffer, Tp, Unwind};
+use buffer::{app_id, BlocksBuffer, DecodedBuffer, Tp, TxBuffer, Unwind};
 pub use metrics::SinkMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +121,9 @@ struct Tables {
 
 impl Tables {
     fn seen(&self, kind: TableKind, tp: &Tp, offset: i64) -> bool {
-        self.starts.get(&(kind, tp.clone())).is_some_and(|start| offset < *start)
+        self.starts
+            .get(&(kind, tp.clone()))
+            .is_some_and(|start| offset < *start)
     }
 
     fn refresh_coverage(&mut self) -> Result<()> {
@@ -157,7 +159,8 @@ impl LakeSink {
             t.contract_deployment.as_str(),
             t.contract_interaction.as_str(),
         ];
-        self.kafka.require_topics(&[&t.blocks, &t.sink_dead_letter, &t.contract_interaction_decoded])?;
+        self.kafka
+            .require_topics(&[&t.blocks, &t.sink_dead_letter, &t.contract_interaction_decoded])?;
         self.kafka.require_topics(&class_topics)?;
         let lake = &self.cfg.lake;
         let mut tables = Tables {
@@ -354,9 +357,7 @@ impl LakeSink {
             m.commit_seconds
                 .get_or_create(&label)
                 .observe(started.elapsed().as_secs_f64());
-            m.live_files
-                .get_or_create(&label)
-                .set(table.live_files()?.len() as i64);
+            m.live_files.get_or_create(&label).set(table.live_files()?.len() as i64);
         }
         Ok(())
     }
@@ -375,7 +376,12 @@ impl LakeSink {
         if !decoded.removed.is_empty() {
             let removed = std::mem::take(&mut decoded.removed);
             let started = Instant::now();
-            if tables.decoded.unwind(&removed, &decoded.offsets.resume_points()).await? > 0 {
+            if tables
+                .decoded
+                .unwind(&removed, &decoded.offsets.resume_points())
+                .await?
+                > 0
+            {
                 summary.commits += 1;
                 self.committed(&tables.decoded, 0, started)?;
             }
@@ -513,6 +519,7 @@ fn on_block(
     }
     // The blocks table.
     if tables.seen(TableKind::Blocks, tp, offset) {
+        // An earlier commit of this table already accounted for this message.
     } else if msg.removed && tables.covered_blocks.contains(n) {
         blocks.unwinds.push(Unwind {
             block: removed.clone(),
@@ -542,6 +549,7 @@ fn on_block(
     }
     // The transactions table needs the block's transaction count.
     if tables.seen(TableKind::Transactions, tp, offset) {
+        // An earlier commit of this table already accounted for this message.
     } else if msg.removed && tables.covered_txs.contains(n) {
         txs.unwinds.push(Unwind {
             block: removed,

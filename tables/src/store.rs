@@ -84,8 +84,7 @@ impl Lake {
             }
             if !url.username().is_empty() || url.password().is_some() {
                 return Err(bad(
-                    "credentials do not belong in the lake URL; give them as storage options or AWS_* env"
-                        .to_string(),
+                    "credentials do not belong in the lake URL; give them as storage options or AWS_* env".to_string(),
                 ));
             }
             url
@@ -111,8 +110,11 @@ impl Lake {
         K: Into<String>,
         V: Into<String>,
     {
-        self.options
-            .extend(options.into_iter().map(|(k, v)| (k.into().to_ascii_lowercase(), v.into())));
+        self.options.extend(
+            options
+                .into_iter()
+                .map(|(k, v)| (k.into().to_ascii_lowercase(), v.into())),
+        );
         self
     }
 
@@ -126,7 +128,9 @@ impl Lake {
 
     /// The local folder of a `file://` lake.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        (self.url.scheme() == "file").then(|| self.url.to_file_path().ok()).flatten()
+        (self.url.scheme() == "file")
+            .then(|| self.url.to_file_path().ok())
+            .flatten()
     }
 }
 
@@ -182,10 +186,7 @@ impl LogStoreFactory for S3Factory {
 
 /// `AWS_*` env, then the given options; conditional put on, and plain HTTP allowed when the
 /// endpoint is `http://` (a local SeaweedFS or MinIO).
-fn s3_builder<'a>(
-    url: &Url,
-    options: impl Iterator<Item = (&'a String, &'a String)>,
-) -> DeltaResult<AmazonS3Builder> {
+fn s3_builder<'a>(url: &Url, options: impl Iterator<Item = (&'a String, &'a String)>) -> DeltaResult<AmazonS3Builder> {
     let mut builder = AmazonS3Builder::from_env()
         .with_url(url.as_str())
         .with_conditional_put(S3ConditionalPut::ETagMatch);

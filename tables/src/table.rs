@@ -26,8 +26,8 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::ranges::BlockRanges;
-use crate::store::Lake;
 use crate::schema::{TableKind, PARTITION_COLUMN};
+use crate::store::Lake;
 
 /// Table property listing the block ranges the table covers, e.g. `0-999,2000-2999`.
 pub const COVERAGE_KEY: &str = "chainx.coveredBlocks";

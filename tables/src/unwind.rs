@@ -61,7 +61,8 @@ impl LakeTable {
                 let mut kept: Vec<RecordBatch> = Vec::new();
                 let mut dropped = 0;
                 for b in &batches {
-                    let (Some(numbers), Some(hashes)) = (b.column_by_name(number_col), b.column_by_name(hash_col)) else {
+                    let (Some(numbers), Some(hashes)) = (b.column_by_name(number_col), b.column_by_name(hash_col))
+                    else {
                         return Err(Error::Table {
                             table: self.kind().name().to_string(),
                             reason: format!("file {path} lacks {number_col}/{hash_col}"),

