@@ -324,12 +324,8 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let anvil = Anvil::fixture().await;
     let b = kafka.brokers.as_str();
     create_topics(b, "live");
-    // anvil keeps state only for blocks mined since the dump was loaded; a reorg needs it.
-    let dev = anvil.rpc("eth_accounts", json!([])).await;
-    for _ in 0..5 {
-        let tx = json!({"from": dev[0], "to": dev[1], "value": "0x1"});
-        anvil.rpc("eth_sendTransaction", json!([tx])).await;
-    }
+    // A reorg needs blocks mined since the dump was loaded.
+    anvil.mine_transfers(5).await;
     let tip = m.last_block + 5;
     let _clock = Job::start(&[
         "block-clock",
@@ -457,14 +453,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         .text()
         .await
         .unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| common::metric(&text, name);
     assert_eq!(value("chainx_sink_reorged_blocks_unwound_total"), 3.0);
     assert_eq!(
         value("chainx_sink_rows_landed_total{table=\"decoded_calls\"}"),

@@ -369,15 +369,8 @@ async fn a_reorg_publishes_removed_blocks_then_the_new_canonical_ones() {
     let anvil = Anvil::fixture().await;
     let b = kafka.brokers.as_str();
     create_topics(b, "reorg");
-    // anvil keeps state only for blocks mined since it loaded the dump, and a reorg needs the
-    // state at its fork point: mine past the fixture first.
-    // Each with a transfer (anvil mines one block per transaction), so that the reorg's empty
-    // replacements get other hashes.
-    let dev = anvil.rpc("eth_accounts", json!([])).await;
-    for _ in 0..5 {
-        let tx = json!({"from": dev[0], "to": dev[1], "value": "0x1"});
-        anvil.rpc("eth_sendTransaction", json!([tx])).await;
-    }
+    // A reorg needs blocks mined since the dump was loaded.
+    anvil.mine_transfers(5).await;
     let tip = m.last_block + 5;
     let from = (tip - 10).to_string();
     let _clock = Job::start(&[
@@ -496,14 +489,7 @@ async fn websocket_heads_drive_the_clock_and_metrics_report_it() {
         .text()
         .await
         .unwrap();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| common::metric(&text, name);
     assert_eq!(value("chainx_last_published_block"), tip as f64);
     assert_eq!(value("chainx_head_lag_blocks"), 0.0);
     assert_eq!(

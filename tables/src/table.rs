@@ -178,23 +178,44 @@ impl LakeTable {
                     .map(Action::Add),
             );
         }
-        let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
-        let coverage = covered.union(adding).to_string();
-        let metadata = snapshot
-            .metadata()
-            .clone()
-            .add_config_key(COVERAGE_KEY.to_string(), coverage)
-            .map_err(|e| Error::Table {
-                table: self.kind.name().to_string(),
-                reason: e.to_string(),
-            })?;
-        actions.push(Action::Metadata(metadata));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
             predicate: None,
         };
-        let app = [("chainx.blocks".to_string(), json!(adding.to_string()))];
+        let app = ("chainx.blocks", adding.to_string());
+        let version = self
+            .commit_with_coverage(actions, &covered.union(adding), offsets, operation, app)
+            .await?;
+        tracing::debug!(
+            table = self.kind.name(),
+            blocks = %adding,
+            version,
+            "committed"
+        );
+        Ok(())
+    }
+
+    /// Commits `actions` atomically with the table's new coverage, the Kafka `offsets` as Delta
+    /// `txn` actions, and one line of commit info; returns the new version.
+    pub(crate) async fn commit_with_coverage(
+        &mut self,
+        mut actions: Vec<Action>,
+        coverage: &BlockRanges,
+        offsets: &[(String, i64)],
+        operation: DeltaOperation,
+        info: (&str, String),
+    ) -> Result<u64> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
+        let metadata = snapshot
+            .metadata()
+            .clone()
+            .add_config_key(COVERAGE_KEY.to_string(), coverage.to_string())
+            .map_err(|e| Error::Table {
+                table: self.kind.name().to_string(),
+                reason: e.to_string(),
+            })?;
+        actions.push(Action::Metadata(metadata));
         let txns = offsets
             .iter()
             .map(|(app_id, version)| deltalake::kernel::Transaction::new(app_id, *version))
@@ -202,21 +223,16 @@ impl LakeTable {
         // From CommitProperties, not CommitBuilder::default(): only that path installs the
         // post-commit hook that writes checkpoints (every `delta.checkpointInterval` commits).
         let properties = CommitProperties::default()
-            .with_metadata(app)
+            .with_metadata([(info.0.to_string(), json!(info.1))])
             .with_application_transactions(txns);
         let committed = CommitBuilder::from(properties)
             .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)
             .await
             .map_err(|e| self.delta_err(e))?;
-        tracing::debug!(
-            table = self.kind.name(),
-            blocks = %adding,
-            version = committed.version(),
-            "committed"
-        );
+        let version = committed.version();
         self.table.state = Some(committed.snapshot());
-        Ok(())
+        Ok(version)
     }
 
     /// The version last recorded for `app_id` by [`LakeTable::append_blocks`], if any.

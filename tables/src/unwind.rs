@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::Int64Type;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, MetadataExt};
+use deltalake::kernel::Action;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 
@@ -17,7 +16,7 @@ use crate::compact::remove;
 use crate::error::{Error, Result};
 use crate::ranges::BlockRanges;
 use crate::schema::TableKind;
-use crate::table::{LakeTable, COVERAGE_KEY};
+use crate::table::LakeTable;
 
 /// A landed block to take out: its number, its hash (rows of another hash at that height stay)
 /// and its `block_date` partition (`YYYY-MM-DD`).
@@ -116,33 +115,13 @@ impl LakeTable {
         if deleted == 0 && leaving.is_empty() {
             return Ok(0);
         }
-        let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
-        let coverage = covered.subtract(&leaving).to_string();
-        let metadata = snapshot
-            .metadata()
-            .clone()
-            .add_config_key(COVERAGE_KEY.to_string(), coverage)
-            .map_err(|e| Error::Table {
-                table: self.kind().name().to_string(),
-                reason: e.to_string(),
-            })?;
-        actions.push(Action::Metadata(metadata));
-        let txns = offsets
-            .iter()
-            .map(|(app_id, version)| deltalake::kernel::Transaction::new(app_id, *version))
-            .collect();
-        let properties = CommitProperties::default()
-            .with_metadata([("chainx.unwound".to_string(), serde_json::json!(leaving.to_string()))])
-            .with_application_transactions(txns);
         let operation = DeltaOperation::Delete {
             predicate: Some(format!("{number_col} IN ({leaving}) AND {hash_col} = <removed hash>")),
         };
-        CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), self.delta().log_store(), operation)
-            .await
-            .map_err(|e| self.delta_error(e))?;
-        self.refresh().await?;
+        let coverage = covered.subtract(&leaving);
+        let info = ("chainx.unwound", leaving.to_string());
+        self.commit_with_coverage(actions, &coverage, offsets, operation, info)
+            .await?;
         tracing::info!(table = self.kind().name(), blocks = %leaving, rows = deleted, "unwound reorganised blocks");
         Ok(deleted)
     }

@@ -142,6 +142,17 @@ impl Anvil {
         Ok(v["result"].clone())
     }
 
+    /// Mines `n` blocks past the fixture, each with one native transfer (anvil mines a block per
+    /// transaction). anvil keeps state only for blocks mined since the dump was loaded, and
+    /// `anvil_reorg` needs it; the transfers make a reorg's empty replacements differ in hash.
+    pub async fn mine_transfers(&self, n: usize) {
+        let dev = self.rpc("eth_accounts", json!([])).await;
+        for _ in 0..n {
+            let tx = json!({"from": dev[0], "to": dev[1], "value": "0x1"});
+            self.rpc("eth_sendTransaction", json!([tx])).await;
+        }
+    }
+
     /// The transaction hashes of blocks `from..=to`, straight from the node.
     pub async fn tx_hashes(&self, from: u64, to: u64) -> Vec<String> {
         let mut out = Vec::new();

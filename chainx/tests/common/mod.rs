@@ -147,3 +147,14 @@ pub fn third_party_view(lake: &str, options: &[(String, String)]) -> serde_json:
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The value of the sample `name` (with its labels, e.g. `x_total{table="blocks"}`) in a
+/// Prometheus text page; fails with the page if it is missing.
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+        .parse()
+        .unwrap()
+}
