@@ -48,6 +48,9 @@ pub struct SinkArgs {
     /// Cut a commit once this many rows are buffered
     #[arg(long, env = "CHAINX_FLUSH_ROWS", default_value_t = 50_000, help_heading = "Lake")]
     pub flush_rows: usize,
+    /// ... or once this many bytes of messages have been consumed since the last commit
+    #[arg(long, env = "CHAINX_FLUSH_BYTES", default_value_t = 128 << 20, help_heading = "Lake")]
+    pub flush_bytes: usize,
     /// ... or after this many seconds (bounds the latency to a queryable row)
     #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 5.0, help_heading = "Lake")]
     pub flush_interval: f64,

@@ -265,6 +265,61 @@ async fn sink_through_ten_kills(target: Target) {
     );
 }
 
+/// `--flush-bytes` cuts commits in a steady input, where neither the row threshold, the
+/// interval nor a pause would: the whole chain is in the topics before the sink starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_bytes_cuts_commits_in_a_steady_input() {
+    let m = manifest();
+    let kafka = Kafka::start().await;
+    let anvil = Anvil::fixture().await;
+    let b = kafka.brokers.as_str();
+    let last = m.last_block.to_string();
+    create_topics(b, "bytes");
+    Job::start(&[
+        "block-clock",
+        "--brokers",
+        b,
+        "--network",
+        "bytes",
+        "--rpc-url",
+        &anvil.url,
+        "--start-block",
+        "0",
+        "--until-block",
+        &last,
+    ])
+    .finish(Duration::from_secs(120));
+    let lake = tempfile::tempdir().unwrap();
+    let sink = |flush_bytes: &str| {
+        let dir = lake.path().join(flush_bytes);
+        let (_, log) = Job::start(&[
+            "sink",
+            "--brokers",
+            b,
+            "--network",
+            "bytes",
+            "--lake",
+            dir.to_str().unwrap(),
+            "--flush-rows",
+            "1000000",
+            "--flush-interval",
+            "3600",
+            "--flush-bytes",
+            flush_bytes,
+            "--until-block",
+            &last,
+        ])
+        .finish_with_log(Duration::from_secs(120));
+        log.matches("landed transactions").count()
+    };
+    // About 3 MB of messages: a flush every 100 kB lands transactions at least five times (a
+    // flush lands only blocks whose block message and transactions have all arrived).
+    let small = sink("100000");
+    let large = sink("1000000000");
+    assert!(small >= 5, "{small} commits with --flush-bytes 100000");
+    assert!(large < small, "{large} commits without a byte limit, {small} with");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
     let lake = tempfile::tempdir().unwrap();

@@ -12,8 +12,9 @@
 //! stream and batch share it: blocks the backfill landed are skipped, and the backfill skips
 //! blocks the stream landed.
 //!
-//! **Bounded latency.** A commit is cut every `flush_rows` buffered rows, every `flush_interval`,
-//! and whenever the input pauses (the sink has caught up).
+//! **Bounded latency.** A commit is cut every `flush_rows` buffered rows, every `flush_bytes`
+//! of messages consumed, every `flush_interval`, and whenever the input pauses (the sink has
+//! caught up).
 //!
 //! **Reorgs.** A `removed` block event takes a block out: from the buffers if it has not landed,
 //! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
@@ -88,6 +89,8 @@ pub struct SinkConfig {
     pub lake: chainx_tables::Lake,
     /// Cut a commit once this many rows are buffered.
     pub flush_rows: usize,
+    /// ... or once this many message bytes have been consumed since the last commit.
+    pub flush_bytes: usize,
     /// ... or once this long has passed since the last commit.
     pub flush_interval: Duration,
     /// Stop once both block tables cover these blocks (tests, benchmarks, one-off loads).
@@ -241,6 +244,7 @@ impl LakeSink {
         // (transactions whose block message has not arrived): retrying at every message would
         // make the sink quadratic.
         let mut flush_at = self.cfg.flush_rows;
+        let mut bytes_since_flush = 0usize;
         let done = |tables: &Tables| {
             self.cfg.until_block.is_some_and(|until| {
                 let want = BlockRanges::span(0, until);
@@ -279,6 +283,7 @@ impl LakeSink {
                 }
             };
             if let Some(m) = message {
+                bytes_since_flush += m.payload_len();
                 let Some(topic) = topic_names.iter().find(|n| n.as_ref() == m.topic()) else {
                     continue;
                 };
@@ -305,7 +310,8 @@ impl LakeSink {
                 }
             }
             let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
-            if buffered >= flush_at || idle || Instant::now() >= deadline {
+            if buffered >= flush_at || bytes_since_flush >= self.cfg.flush_bytes || idle || Instant::now() >= deadline {
+                bytes_since_flush = 0;
                 self.flush(&mut tables, &mut blocks, &mut txs, &mut decoded, &mut summary)
                     .await?;
                 tables.refresh_coverage()?;

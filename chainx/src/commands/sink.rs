@@ -14,8 +14,9 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
     let lake = lake(&args.lake, &file.lake)?;
     let location = lake.to_string();
-    if !(args.flush_interval > 0.0 && args.flush_interval.is_finite()) || args.flush_rows == 0 {
-        anyhow::bail!("--flush-rows and --flush-interval must be positive");
+    if !(args.flush_interval > 0.0 && args.flush_interval.is_finite()) || args.flush_rows == 0 || args.flush_bytes == 0
+    {
+        anyhow::bail!("--flush-rows, --flush-bytes and --flush-interval must be positive");
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = chainx_sinks::SinkMetrics::new(&mut registry);
@@ -32,6 +33,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         topics: Topics::new(&network),
         lake,
         flush_rows: args.flush_rows,
+        flush_bytes: args.flush_bytes,
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         until_block: args.until_block,
         metrics: Some(metrics),
