@@ -530,10 +530,22 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         text.contains("chainx_sink_commit_seconds_count{table=\"transactions\"}"),
         "{text}"
     );
-    assert!(
-        text.contains("chainx_sink_consumer_lag_messages{topic=\"live.mined.blocks.metadata\"}"),
-        "{text}"
-    );
+    // Lag is measured every 10 s, off the hot path: wait for the first measurement.
+    let lag_line = "chainx_sink_consumer_lag_messages{topic=\"live.mined.blocks.metadata\"}";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let page = reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains(lag_line) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no consumer lag measured in 30 s:\n{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
         sink.stderr().contains("unwound reorganised blocks"),
         "{}",

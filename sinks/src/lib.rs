@@ -520,8 +520,7 @@ fn on_block(
     if msg.removed {
         // Calls of the removed block: dropped from the buffer now, deleted from the table at
         // the next flush (idempotent, so a replay of this event is harmless).
-        decoded.rows.retain(|_, (row, _, _)| row.block_hash != removed.hash);
-        decoded.removed.push(removed.clone());
+        decoded.remove_block(&removed);
     }
     // The blocks table.
     if tables.seen(TableKind::Blocks, tp, offset) {
@@ -617,7 +616,7 @@ fn on_decoded(
     let row: DecodedCallRow =
         serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a decoded call: {e}"))?;
     let offset = m.offset();
-    let stale = decoded.removed.iter().any(|r| r.hash == row.block_hash);
+    let stale = decoded.is_stale(&row.block_hash);
     if tables.seen(TableKind::DecodedCalls, tp, offset) || stale || decoded.rows.contains_key(&row.hash) {
         decoded.offsets.consume(tp, offset);
         return Ok(());
