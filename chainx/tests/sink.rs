@@ -133,20 +133,7 @@ async fn sink_through_ten_kills(target: Target) {
     let b = kafka.brokers.as_str();
     let last = m.last_block.to_string();
     create_topics(b, "sink");
-    Job::start(&[
-        "block-clock",
-        "--brokers",
-        b,
-        "--network",
-        "sink",
-        "--rpc-url",
-        &anvil.url,
-        "--start-block",
-        "0",
-        "--until-block",
-        &last,
-    ])
-    .finish(Duration::from_secs(120));
+    common::publish_chain(b, "sink", &anvil.url, m.last_block);
 
     // Not a transaction: it must reach the dead-letter topic, not stop the sink.
     produce(b, "sink.mined.tx.1.native_token_transfer", "0xbad", b"{\"hash\": 7}").await;
@@ -275,20 +262,7 @@ async fn flush_bytes_cuts_commits_in_a_steady_input() {
     let b = kafka.brokers.as_str();
     let last = m.last_block.to_string();
     create_topics(b, "bytes");
-    Job::start(&[
-        "block-clock",
-        "--brokers",
-        b,
-        "--network",
-        "bytes",
-        "--rpc-url",
-        &anvil.url,
-        "--start-block",
-        "0",
-        "--until-block",
-        &last,
-    ])
-    .finish(Duration::from_secs(120));
+    common::publish_chain(b, "bytes", &anvil.url, m.last_block);
     let lake = tempfile::tempdir().unwrap();
     let sink = |flush_bytes: &str| {
         let dir = lake.path().join(flush_bytes);

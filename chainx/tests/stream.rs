@@ -139,20 +139,7 @@ async fn both_crawl_modes_publish_identical_class_topics_and_calls_decode() {
 
     // Full-block mode: the clock publishes everything itself.
     create_topics(b, "full");
-    let clock = Job::start(&[
-        "block-clock",
-        "--brokers",
-        b,
-        "--network",
-        "full",
-        "--rpc-url",
-        &anvil.url,
-        "--start-block",
-        "0",
-        "--until-block",
-        &last,
-    ]);
-    let summary = clock.finish(Duration::from_secs(120));
+    let summary = common::publish_chain(b, "full", &anvil.url, m.last_block);
     assert!(
         summary.contains(&format!(
             "published {} blocks, {} transactions",

@@ -158,3 +158,23 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// Publishes blocks 0..=`last` of the node at `rpc_url` to `network`'s topics with the block
+/// clock (full-block mode) and returns its summary line.
+pub fn publish_chain(brokers: &str, network: &str, rpc_url: &str, last: u64) -> String {
+    let last = last.to_string();
+    Job::start(&[
+        "block-clock",
+        "--brokers",
+        brokers,
+        "--network",
+        network,
+        "--rpc-url",
+        rpc_url,
+        "--start-block",
+        "0",
+        "--until-block",
+        &last,
+    ])
+    .finish(Duration::from_secs(120))
+}
