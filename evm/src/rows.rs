@@ -235,19 +235,51 @@ impl TransactionRow {
 /// `U256` as a decimal string; reads a decimal string or a JSON number.
 mod decimal {
     use alloy_primitives::U256;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(v)
     }
 
+    /// A decimal string or a whole JSON number; floats are refused (wei is exact). Parsed from
+    /// the borrowed text: the sink parses millions of these.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(t) => U256::from_str_radix(&t, 10)
-                .map_err(|e| D::Error::custom(format!("{t:?} is not a decimal wei amount: {e}"))),
-            serde_json::Value::Number(n) => U256::from_str_radix(&n.to_string(), 10)
-                .map_err(|e| D::Error::custom(format!("{n} is not a whole wei amount: {e}"))),
-            other => Err(D::Error::custom(format!("expected a decimal string, got {other}"))),
+        d.deserialize_any(Wei)
+    }
+
+    struct Wei;
+
+    impl<'de> Visitor<'de> for Wei {
+        type Value = U256;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a decimal wei amount (a string of digits or a whole number)")
+        }
+
+        fn visit_str<E: de::Error>(self, t: &str) -> Result<U256, E> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(E::custom(format!("{t:?} is not a decimal wei amount")));
+            }
+            // Nearly every amount fits in 128 bits, which parse without U256's general path.
+            if let Ok(small) = t.parse::<u128>() {
+                return Ok(U256::from(small));
+            }
+            U256::from_str_radix(t, 10).map_err(|e| E::custom(format!("{t:?} is not a decimal wei amount: {e}")))
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<U256, E> {
+            Ok(U256::from(n))
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<U256, E> {
+            u64::try_from(n)
+                .map(U256::from)
+                .map_err(|_| E::custom(format!("{n} is not a wei amount (negative)")))
+        }
+
+        fn visit_f64<E: de::Error>(self, n: f64) -> Result<U256, E> {
+            Err(E::custom(format!("{n} is not a whole wei amount")))
         }
     }
 }
@@ -321,6 +353,23 @@ mod tests {
         bad["value"] = serde_json::json!(1.5);
         let e = serde_json::from_value::<TransactionRow>(bad).unwrap_err().to_string();
         assert!(e.contains("whole wei amount"), "{e}");
+        // Beyond 128 bits, whole numbers, and what is not a wei amount.
+        let wei = |v: serde_json::Value| {
+            let mut t = serde_json::to_value(&row).unwrap();
+            t["value"] = v;
+            serde_json::from_value::<TransactionRow>(t).map(|r| r.value)
+        };
+        let big: U256 = U256::from(1u8) << 200usize;
+        assert_eq!(wei(serde_json::json!(big.to_string())).unwrap(), big);
+        assert_eq!(wei(serde_json::json!(7)).unwrap(), U256::from(7u8));
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!("+5"),
+            serde_json::json!("0x10"),
+            serde_json::json!(""),
+        ] {
+            assert!(wei(bad.clone()).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]
