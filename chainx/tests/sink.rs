@@ -128,12 +128,9 @@ async fn rows(target: &Target, kind: TableKind) -> Vec<RecordBatch> {
 /// blocks 0-199 and a sink SIGKILLed ten times; every block and transaction lands exactly once.
 async fn sink_through_ten_kills(target: Target) {
     let m = manifest();
-    let kafka = Kafka::start().await;
-    let anvil = Anvil::fixture().await;
+    let (kafka, anvil) = common::chain_in_kafka("sink").await;
     let b = kafka.brokers.as_str();
     let last = m.last_block.to_string();
-    create_topics(b, "sink");
-    common::publish_chain(b, "sink", &anvil.url, m.last_block);
 
     // Not a transaction: it must reach the dead-letter topic, not stop the sink.
     produce(b, "sink.mined.tx.1.native_token_transfer", "0xbad", b"{\"hash\": 7}").await;
@@ -257,12 +254,9 @@ async fn sink_through_ten_kills(target: Target) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_bytes_cuts_commits_in_a_steady_input() {
     let m = manifest();
-    let kafka = Kafka::start().await;
-    let anvil = Anvil::fixture().await;
+    let (kafka, _anvil) = common::chain_in_kafka("bytes").await;
     let b = kafka.brokers.as_str();
     let last = m.last_block.to_string();
-    create_topics(b, "bytes");
-    common::publish_chain(b, "bytes", &anvil.url, m.last_block);
     let lake = tempfile::tempdir().unwrap();
     let sink = |flush_bytes: &str| {
         let dir = lake.path().join(flush_bytes);

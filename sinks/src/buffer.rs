@@ -40,6 +40,11 @@ impl Offsets {
         }
     }
 
+    /// The last offset consumed, per topic-partition.
+    pub(crate) fn consumed(&self) -> impl Iterator<Item = (&Tp, i64)> {
+        self.consumed.iter().map(|(tp, last)| (tp, *last))
+    }
+
     pub(crate) fn resume_points(&self) -> Vec<(String, i64)> {
         self.consumed
             .iter()

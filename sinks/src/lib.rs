@@ -229,7 +229,7 @@ impl LakeSink {
         let mut decoded = DecodedBuffer::default();
         let mut summary = SinkSummary::default();
         let mut last_flush = Instant::now();
-        // Consumer lag is measured off the hot path, from the offsets consumed so far.
+        // Consumer lag is measured off the hot path, from the offsets consumed by the last flush.
         let positions: metrics::Positions = Default::default();
         let _lag_watch = match &self.cfg.metrics {
             Some(m) => Some(metrics::watch_lag(
@@ -288,9 +288,6 @@ impl LakeSink {
                     continue;
                 };
                 let tp: Tp = (topic.clone(), m.partition());
-                if let Ok(mut p) = positions.lock() {
-                    p.insert(tp.clone(), m.offset() + 1);
-                }
                 let outcome = if m.topic() == t.blocks {
                     on_block(&m, &tp, &mut tables, &mut blocks, &mut txs, &mut decoded)
                 } else if m.topic() == t.contract_interaction_decoded {
@@ -317,6 +314,16 @@ impl LakeSink {
                 tables.refresh_coverage()?;
                 finished = done(&tables);
                 last_flush = Instant::now();
+                // The lag watcher reads positions as of the last flush (at least every
+                // flush interval), which keeps the lock off the per-message path.
+                if let Ok(mut p) = positions.lock() {
+                    for offsets in [&blocks.offsets, &txs.offsets, &decoded.offsets] {
+                        for (tp, last) in offsets.consumed() {
+                            let next = p.entry(tp.clone()).or_insert(last + 1);
+                            *next = (*next).max(last + 1);
+                        }
+                    }
+                }
                 flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
             }
         }

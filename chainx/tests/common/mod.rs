@@ -178,3 +178,13 @@ pub fn publish_chain(brokers: &str, network: &str, rpc_url: &str, last: u64) -> 
     ])
     .finish(Duration::from_secs(120))
 }
+
+/// A real broker and the fixture chain's anvil, with the chain published to `network`'s topics.
+pub async fn chain_in_kafka(network: &str) -> (chainx_testkit::kafka::Kafka, chainx_testkit::anvil::Anvil) {
+    let m = chainx_testkit::anvil::manifest();
+    let kafka = chainx_testkit::kafka::Kafka::start().await;
+    let anvil = chainx_testkit::anvil::Anvil::fixture().await;
+    create_topics(&kafka.brokers, network);
+    publish_chain(&kafka.brokers, network, &anvil.url, m.last_block);
+    (kafka, anvil)
+}
