@@ -317,7 +317,8 @@ pub fn kafka_config(
     }
     let mut kafka = chainx_fast::kafka::KafkaConfig::new(brokers);
     kafka.options = file.options.clone().into_iter().collect();
-    for opt in &args.kafka_options {
+    // An empty entry (`CHAINX_KAFKA_OPTIONS=`, or a trailing comma) sets nothing.
+    for opt in args.kafka_options.iter().filter(|o| !o.trim().is_empty()) {
         let (k, v) = opt.split_once('=').with_context(|| {
             format!(
                 "--kafka-option `{}` is not KEY=VALUE",

@@ -45,7 +45,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use buffer::{app_id, BlocksBuffer, DecodedBuffer, Tp, TxBuffer, Unwind};
+use buffer::{app_id, BlockTxs, BlocksBuffer, DecodedBuffer, Tp, TxBuffer, Unwind};
 pub use metrics::SinkMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,15 @@ pub enum Error {
     Fast(#[from] Box<chainx_fast::Error>),
     #[error(transparent)]
     Lake(#[from] Box<chainx_tables::Error>),
+    /// A buffered message that parsed when it arrived no longer does: a bug, not bad input.
+    #[error("{topic} partition {partition} offset {offset}: buffered transaction no longer parses: {source}")]
+    Reread {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("Kafka ({brokers}): {what}: {source}")]
     Kafka {
         brokers: String,
@@ -284,13 +293,15 @@ impl LakeSink {
             };
             if let Some(m) = message {
                 bytes_since_flush += m.payload_len();
-                let Some(topic) = topic_names.iter().find(|n| n.as_ref() == m.topic()) else {
+                // The name is decoded from C on each call: once per message is enough.
+                let name = m.topic();
+                let Some(topic) = topic_names.iter().find(|n| n.as_ref() == name) else {
                     continue;
                 };
                 let tp: Tp = (topic.clone(), m.partition());
-                let outcome = if m.topic() == t.blocks {
+                let outcome = if name == t.blocks {
                     on_block(&m, &tp, &mut tables, &mut blocks, &mut txs, &mut decoded)
-                } else if m.topic() == t.contract_interaction_decoded {
+                } else if name == t.contract_interaction_decoded {
                     on_decoded(&m, &tp, &tables, &mut decoded)
                 } else {
                     on_transaction(&m, &tp, &tables, &mut txs)
@@ -446,24 +457,37 @@ impl LakeSink {
         if !complete.is_empty() {
             let started = Instant::now();
             let mut adding = BlockRanges::new();
-            let mut rows = Vec::new();
+            // The landing blocks' messages; their rows borrow from them.
+            let mut landing = Vec::with_capacity(complete.len());
             for n in complete {
                 adding.insert(n, n);
                 if let Some((hash, _, tp, offset)) = txs.blocks.remove(&n) {
                     txs.offsets.release(&tp, offset);
-                    let mut block_rows: Vec<TransactionRow> = Vec::new();
-                    for (_, (row, tp, offset)) in txs.txs.remove(&n).unwrap_or_default() {
-                        txs.offsets.release(&tp, offset);
+                    for branch in txs.txs.remove(&n).unwrap_or_default().branches {
+                        for t in &branch.txs {
+                            txs.offsets.release(&t.tp, t.offset);
+                        }
                         // Copies from a replaced branch are dropped with the block.
-                        if row.block_hash == hash {
-                            block_rows.push(row);
+                        if branch.block_hash == hash {
+                            landing.push(branch.txs);
                         }
                     }
-                    block_rows.sort_by_key(|r| r.transaction_index);
-                    rows.extend(block_rows);
                 }
             }
-            txs.rows = txs.txs.values().map(HashMap::len).sum();
+            let mut rows: Vec<TransactionRow<&str>> = Vec::with_capacity(landing.iter().map(Vec::len).sum());
+            for block in &landing {
+                let first = rows.len();
+                for t in block {
+                    rows.push(t.row().map_err(|e| Error::Reread {
+                        topic: t.tp.0.to_string(),
+                        partition: t.tp.1,
+                        offset: t.offset,
+                        source: e,
+                    })?);
+                }
+                rows[first..].sort_by_key(|r| r.transaction_index);
+            }
+            txs.rows = txs.txs.values().map(BlockTxs::len).sum();
             let batch = transactions_batch(&rows)?;
             tables
                 .txs
@@ -505,6 +529,16 @@ fn block_date(timestamp: u64) -> String {
         .unwrap_or_default()
 }
 
+/// A message's JSON payload, as `what`. The text is checked as UTF-8 once, whole: `from_slice`
+/// would check each string field on its own, at a tenth of the parse.
+fn parse<'a, T: serde::Deserialize<'a>>(m: &'a impl Message, what: &str) -> std::result::Result<T, String> {
+    serde_json::from_str(utf8(m, what)?).map_err(|e| format!("not {what}: {e}"))
+}
+
+fn utf8<'a>(m: &'a impl Message, what: &str) -> std::result::Result<&'a str, String> {
+    std::str::from_utf8(m.payload().unwrap_or_default()).map_err(|e| format!("not {what}: not UTF-8: {e}"))
+}
+
 /// A block message: buffer the block, or take a removed one out (of the buffers, or of the
 /// tables at the next flush).
 fn on_block(
@@ -515,8 +549,7 @@ fn on_block(
     txs: &mut TxBuffer,
     decoded: &mut DecodedBuffer,
 ) -> std::result::Result<(), String> {
-    let msg: BlockMessage =
-        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a block message: {e}"))?;
+    let msg: BlockMessage = parse(m, "a block message")?;
     let n = msg.block.number;
     let offset = m.offset();
     let removed = RemovedBlock {
@@ -595,21 +628,25 @@ fn on_block(
 }
 
 fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
-    let row: TransactionRow =
-        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a transaction: {e}"))?;
+    let text = utf8(m, "a transaction")?;
+    // Read without copying a string: the message itself is what is buffered.
+    let row: TransactionRow<&str> = serde_json::from_str(text).map_err(|e| format!("not a transaction: {e}"))?;
     let offset = m.offset();
     if tables.seen(TableKind::Transactions, tp, offset) || tables.covered_txs.contains(row.block_number) {
         txs.offsets.consume(tp, offset);
         return Ok(());
     }
-    let block = txs.txs.entry(row.block_number).or_default();
-    if block.contains_key(&row.hash) {
-        // A redelivery (at-least-once upstream): the copy buffered already counts.
-        txs.offsets.consume(tp, offset);
-    } else {
-        block.insert(row.hash.clone(), (row, tp.clone(), offset));
+    if txs
+        .txs
+        .entry(row.block_number)
+        .or_default()
+        .insert(&row, text, tp, offset)
+    {
         txs.rows += 1;
         txs.offsets.hold(tp, offset);
+    } else {
+        // A redelivery (at-least-once upstream): the copy buffered already counts.
+        txs.offsets.consume(tp, offset);
     }
     Ok(())
 }
@@ -620,8 +657,7 @@ fn on_decoded(
     tables: &Tables,
     decoded: &mut DecodedBuffer,
 ) -> std::result::Result<(), String> {
-    let row: DecodedCallRow =
-        serde_json::from_slice(m.payload().unwrap_or_default()).map_err(|e| format!("not a decoded call: {e}"))?;
+    let row: DecodedCallRow = parse(m, "a decoded call")?;
     let offset = m.offset();
     let stale = decoded.is_stale(&row.block_hash);
     if tables.seen(TableKind::DecodedCalls, tp, offset) || stale || decoded.rows.contains_key(&row.hash) {

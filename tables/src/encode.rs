@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chainx_evm::alloy_primitives::U256;
 use chainx_evm::{BlockRow, DecodedCallRow, TransactionRow, Withdrawal};
 use deltalake::arrow::array::{
-    ArrayRef, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+    ArrayRef, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch, StringBuilder, StructArray,
     TimestampMicrosecondArray,
 };
 use deltalake::arrow::buffer::OffsetBuffer;
@@ -44,8 +44,22 @@ fn decimals(values: Vec<Option<i128>>) -> Result<ArrayRef> {
     Ok(Arc::new(Decimal128Array::from(values).with_precision_and_scale(38, 0)?))
 }
 
-fn strings<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> ArrayRef {
-    Arc::new(StringArray::from_iter(values))
+/// A string column, its buffers sized up front: grown by doubling, a commit's worth of hashes
+/// would be copied a dozen times.
+fn strings<'a, I>(values: I) -> ArrayRef
+where
+    I: IntoIterator<Item = Option<&'a str>>,
+    I::IntoIter: Clone,
+{
+    let values = values.into_iter();
+    let (items, bytes) = values
+        .clone()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.map_or(0, str::len)));
+    let mut builder = StringBuilder::with_capacity(items, bytes);
+    for v in values {
+        builder.append_option(v);
+    }
+    Arc::new(builder.finish())
 }
 
 fn ints(values: Vec<Option<i64>>) -> ArrayRef {
@@ -168,15 +182,15 @@ pub fn blocks_batch(rows: &[BlockRow]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(blocks_schema(), columns)?)
 }
 
-pub fn transactions_batch(rows: &[TransactionRow]) -> Result<RecordBatch> {
-    let dec = |f: &'static str, get: fn(&TransactionRow) -> Option<U256>| {
+pub fn transactions_batch<S: AsRef<str>>(rows: &[TransactionRow<S>]) -> Result<RecordBatch> {
+    let dec = |f: &'static str, get: fn(&TransactionRow<S>) -> Option<U256>| {
         decimals(
             rows.iter()
                 .map(|r| opt_dec(r.block_number, f, get(r)))
                 .collect::<Result<_>>()?,
         )
     };
-    let int_col = |f: &'static str, get: fn(&TransactionRow) -> Option<u64>| -> Result<ArrayRef> {
+    let int_col = |f: &'static str, get: fn(&TransactionRow<S>) -> Option<u64>| -> Result<ArrayRef> {
         Ok(ints(
             rows.iter()
                 .map(|r| opt_int(r.block_number, f, get(r)))
@@ -184,24 +198,27 @@ pub fn transactions_batch(rows: &[TransactionRow]) -> Result<RecordBatch> {
         ))
     };
     let columns: Vec<ArrayRef> = vec![
-        strings(rows.iter().map(|r| Some(r.hash.as_str()))),
+        strings(rows.iter().map(|r| Some(r.hash.as_ref()))),
         int_col("nonce", |r| Some(r.nonce))?,
-        strings(rows.iter().map(|r| Some(r.block_hash.as_str()))),
+        strings(rows.iter().map(|r| Some(r.block_hash.as_ref()))),
         int_col("block_number", |r| Some(r.block_number))?,
         int_col("transaction_index", |r| Some(r.transaction_index))?,
-        strings(rows.iter().map(|r| Some(r.from_address.as_str()))),
-        strings(rows.iter().map(|r| r.to_address.as_deref())),
+        strings(rows.iter().map(|r| Some(r.from_address.as_ref()))),
+        strings(rows.iter().map(|r| r.to_address.as_ref().map(AsRef::as_ref))),
         dec("value", |r| Some(r.value))?,
         int_col("gas", |r| Some(r.gas))?,
         dec("gas_price", |r| r.gas_price)?,
-        strings(rows.iter().map(|r| Some(r.input.as_str()))),
+        strings(rows.iter().map(|r| Some(r.input.as_ref()))),
         timestamps(rows.iter().map(|r| r.block_timestamp))?,
         dec("max_fee_per_gas", |r| r.max_fee_per_gas)?,
         dec("max_priority_fee_per_gas", |r| r.max_priority_fee_per_gas)?,
         int_col("transaction_type", |r| r.transaction_type)?,
         int_col("receipt_cumulative_gas_used", |r| r.receipt_cumulative_gas_used)?,
         int_col("receipt_gas_used", |r| r.receipt_gas_used)?,
-        strings(rows.iter().map(|r| r.receipt_contract_address.as_deref())),
+        strings(
+            rows.iter()
+                .map(|r| r.receipt_contract_address.as_ref().map(AsRef::as_ref)),
+        ),
         int_col("receipt_status", |r| r.receipt_status)?,
         dec("receipt_effective_gas_price", |r| r.receipt_effective_gas_price)?,
         strings(rows.iter().map(|r| Some(r.tx_kind.as_str()))),

@@ -135,6 +135,11 @@ impl Kafka {
         }
     }
 
+    /// The broker's process id, while it runs (benchmarks pin it to other cores).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL: the broker vanishes mid-request, as in a crash.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -1,6 +1,6 @@
 //! Sink throughput for `make bench`: a real Kafka broker filled with synthetic blocks (20
 //! transactions each) in the fast layer's message format, then `chainx sink` pinned to one
-//! core (taskset) lands them in a fresh local lake.
+//! core (taskset; the broker is moved to the other cores) lands them in a fresh local lake.
 //!
 //!     sink-throughput CHAINX_BINARY TRANSACTIONS
 //!
@@ -103,6 +103,18 @@ async fn main() {
     }
     producer.flush(Duration::from_secs(120)).unwrap();
 
+    // One core for the sink means one core of its own: the broker (a JVM) moves to the others,
+    // so that its fetch handling does not compete with the sink being measured.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 {
+        let pinned = Command::new("taskset")
+            .args(["-a", "-p", "-c", &format!("1-{}", cores - 1)])
+            .arg(kafka.pid().unwrap().to_string())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(pinned.success(), "taskset could not pin the broker");
+    }
     let lake = tempfile::tempdir().unwrap();
     let until = (blocks - 1).to_string();
     let start = Instant::now();
