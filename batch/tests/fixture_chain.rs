@@ -202,3 +202,35 @@ fn chrono_date(ts: i64) -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
 }
+
+/// `chainx blocks-for-date` over the five days of the fixture chain: consecutive days tile the
+/// chain with the manifest's block counts, and the unfinished last day needs `partial`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_day_is_its_blocks_and_the_days_tile_the_chain() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let client = std::sync::Arc::new(chainx_evm::RpcClient::new(rpc(&anvil.url)).unwrap());
+    let fetcher = chainx_evm::BlockFetcher::new(client, false);
+    let days: Vec<&String> = m.by_date.keys().collect();
+    let mut next = m.first_block;
+    for (i, day) in days.iter().enumerate() {
+        let last_day = i + 1 == days.len();
+        let got = chainx_batch::blocks_for_date(&fetcher, day, last_day).await.unwrap();
+        assert_eq!(got.from_block, next, "{day}");
+        assert_eq!(got.to_block - got.from_block + 1, m.by_date[*day].blocks, "{day}");
+        next = got.to_block + 1;
+    }
+    assert_eq!(next, m.last_block + 1);
+    let e = chainx_batch::blocks_for_date(&fetcher, days[days.len() - 1], false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not over on the chain yet") && e.contains("--partial"), "{e}");
+    let e = chainx_batch::blocks_for_date(&fetcher, "2024-02-29", false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no block on 2024-02-29"), "{e}");
+    let e = chainx_batch::blocks_for_date(&fetcher, "2024-3-1", false).await.unwrap_err().to_string();
+    assert!(e.contains("`2024-3-1` is not a YYYY-MM-DD day"), "{e}");
+}

@@ -20,9 +20,14 @@ pub struct Cli {
 pub enum Command {
     /// Land blocks FROM..=TO (and their transactions) from an RPC node into the lake
     Backfill(Box<BackfillArgs>),
+    /// Print a UTC day's first and last block (binary search on block timestamps), as JSON
+    BlocksForDate(Box<BlocksForDateArgs>),
     /// Inspect the lake
     #[command(subcommand)]
     Lake(LakeCommand),
+    /// Hive tables over the lake (external, Parquet, partitioned by block_date)
+    #[command(subcommand)]
+    Hive(HiveCommand),
     /// Follow the chain head and publish blocks (and, in full-block mode, transactions) to Kafka
     BlockClock(Box<BlockClockArgs>),
     /// Per-tx mode: fetch, classify and publish the transactions of the hash-id topic
@@ -271,6 +276,55 @@ pub struct BackfillArgs {
     /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
     #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
     pub batch_blocks: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct BlocksForDateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The UTC day, YYYY-MM-DD
+    #[arg(env = "CHAINX_DATE")]
+    pub date: String,
+    /// Accept a day the chain has not finished yet (its blocks so far)
+    #[arg(long, env = "CHAINX_PARTIAL")]
+    pub partial: bool,
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HiveCommand {
+    /// Print the DDL: CREATE DATABASE, CREATE EXTERNAL TABLE per lake table, MSCK REPAIR TABLE
+    Ddl(HiveArgs),
+    /// Apply the DDL over HiveServer2 with beeline: creates what is missing, registers new partitions
+    Sync(HiveSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HiveArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Lake root as Hive reaches it: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE", help_heading = "Hive")]
+    pub lake: Option<String>,
+    /// Hive database
+    #[arg(long, env = "CHAINX_HIVE_DATABASE", default_value = "chainx", help_heading = "Hive")]
+    pub database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct HiveSyncArgs {
+    #[command(flatten)]
+    pub hive: HiveArgs,
+    /// HiveServer2 (or Spark Thrift server) HOST:PORT
+    #[arg(long, env = "CHAINX_HIVESERVER2", help_heading = "Hive")]
+    pub hiveserver2: String,
+    /// The beeline client to run
+    #[arg(long, env = "CHAINX_BEELINE", default_value = "beeline", help_heading = "Hive")]
+    pub beeline: std::path::PathBuf,
+    /// HiveServer2 user
+    #[arg(long, env = "CHAINX_HIVE_USER", default_value = "chainx", help_heading = "Hive")]
+    pub user: String,
 }
 
 #[derive(Debug, Subcommand)]

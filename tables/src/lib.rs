@@ -8,6 +8,7 @@
 mod compact;
 mod encode;
 mod error;
+pub mod hive;
 mod ranges;
 pub mod read;
 pub mod schema;

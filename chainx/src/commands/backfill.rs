@@ -5,7 +5,7 @@ use chainx_evm::{BlockFetcher, RequestLog};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::rpc_client;
-use crate::cli::BackfillArgs;
+use crate::cli::{BackfillArgs, BlocksForDateArgs};
 use crate::config::{backfill_config, replica_id, request_log, FileConfig};
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
@@ -50,5 +50,24 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         let shown: Vec<String> = usage.iter().map(|(name, calls)| format!("{name}={calls}")).collect();
         println!("key calls (24 h): {}", shown.join(", "));
     }
+    Ok(())
+}
+
+/// `chainx blocks-for-date`: prints `{"date": ..., "from_block": ..., "to_block": ...}`.
+pub async fn blocks_for_date(args: BlocksForDateArgs) -> anyhow::Result<()> {
+    let file = FileConfig::load(args.config.config.as_deref())?;
+    let replica = replica_id(&args.rpc, &file.rpc);
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, None).await?;
+    let fetcher = BlockFetcher::new(client.clone(), false);
+    let result = chainx_batch::blocks_for_date(&fetcher, &args.date, args.partial).await;
+    if let Some(pool) = &pool {
+        pool.release().await;
+    }
+    let day = result.with_context(|| format!("blocks of {} from {}", args.date, client.endpoint()))?;
+    // The date parsed as YYYY-MM-DD, so it needs no JSON escaping.
+    println!(
+        r#"{{"date": "{}", "from_block": {}, "to_block": {}}}"#,
+        args.date, day.from_block, day.to_block
+    );
     Ok(())
 }

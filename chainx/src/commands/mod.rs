@@ -1,4 +1,5 @@
 mod backfill;
+mod hive;
 mod lake;
 mod sink;
 mod stream;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use chainx_evm::{RequestLog, RpcClient};
 use chainx_keys::{resolve_keys, CassandraUsage, KeyPool, ProviderKeys};
 
-use crate::cli::{Cli, Command, LakeCommand, RpcArgs, TopicsCommand};
+use crate::cli::{Cli, Command, HiveCommand, LakeCommand, RpcArgs, TopicsCommand};
 use crate::config::{coordinator, exclusive_ttl, key_rotation, provider_keys, rpc_config, usage_store, FileConfig};
 
 /// Redis key prefix of the key accounting: every chainx job shares it, so limits hold across
@@ -19,8 +20,11 @@ const KEYS_NAMESPACE: &str = "chainx:keys";
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Backfill(args) => backfill::run(*args).await,
+        Command::BlocksForDate(args) => backfill::blocks_for_date(*args).await,
         Command::Lake(LakeCommand::Show(args)) => lake::show(args).await,
         Command::Lake(LakeCommand::Compact(args)) => lake::compact(args).await,
+        Command::Hive(HiveCommand::Ddl(args)) => hive::ddl(args),
+        Command::Hive(HiveCommand::Sync(args)) => hive::sync(args).await,
         Command::BlockClock(args) => stream::block_clock(*args).await,
         Command::TxCrawler(args) => stream::tx_crawler(*args).await,
         Command::TxDecoder(args) => stream::tx_decoder(*args).await,
