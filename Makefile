@@ -13,6 +13,7 @@ demo:
 test: chain
 	cargo test --workspace
 	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(tests/readers/setup.sh)/bin/python -m pytest -q tests/readers
+	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(airflow/setup.sh)/bin/python -m pytest -q airflow/tests
 
 ## Build (once, cached) the fixture chain and link it at .chain/.
 chain:

@@ -21,10 +21,7 @@ import subprocess
 
 from airflow.sdk import BaseOperator, Variable
 
-try:  # Airflow 3's task SDK
-    from airflow.sdk.execution_time.secrets_masker import mask_secret
-except ImportError:  # pragma: no cover - older layouts
-    from airflow.utils.log.secrets_masker import mask_secret
+from airflow.sdk.log import mask_secret
 
 # Parallel chunks share this pool: give it as many slots as the key budget carries concurrent
 # backfills (one per API key is a good start). `airflow pools set chainx_rpc 2 "chainx RPC"`.

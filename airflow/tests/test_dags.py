@@ -22,6 +22,9 @@ CHAINX = os.environ.get("CHAINX_BIN", "chainx")
 AIRFLOW = Path(sys.executable).parent / "airflow"
 
 sys.path.insert(0, str(DAGS))
+# In-process imports of Airflow (the DagBag test) must not write to ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"chainx-airflow-{os.getpid()}"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
 def rpc(url, method, params):
@@ -95,9 +98,9 @@ def lake_show(lake: Path) -> dict[str, tuple[int, str]]:
 
 
 def test_dags_import_without_errors_or_cycles():
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
     assert {"chainx_backfill", "chainx_daily"} <= set(bag.dag_ids)
     for dag in bag.dags.values():
@@ -139,8 +142,9 @@ def test_backfill_dag_lands_exactly_the_range_and_a_rerun_adds_nothing(airflow_e
 def test_daily_dag_lands_its_day(airflow_env, node, manifest, tmp_path):
     lake = tmp_path / "lake"
     conf = {"lake": str(lake), "rpc_url": node, "chainx_bin": CHAINX, "chunk_size": 50}
-    # The run for 2024-03-02 covers that UTC day: blocks 144..287 of the 600 s fixture chain.
-    airflow(airflow_env, "dags", "test", "chainx_daily", "2024-03-02", "-c", json.dumps(conf))
+    # A run at 2024-03-03T00:00 covers the day that just ended, 2024-03-02 (data interval
+    # 03-02..03-03): blocks 144..287 of the 600 s fixture chain.
+    airflow(airflow_env, "dags", "test", "chainx_daily", "2024-03-03", "-c", json.dumps(conf))
     day = manifest["by_date"]["2024-03-02"]
     spacing = manifest["block_spacing_seconds"]
     first = (86_400 + spacing - 1) // spacing
@@ -158,3 +162,20 @@ def test_blocks_for_date_refuses_a_day_the_chain_has_not_finished(node, manifest
                           capture_output=True, text=True, check=True)
     day = json.loads(proc.stdout)
     assert day["to_block"] == manifest["last_block"] and day["date"] == last_day
+
+
+def test_a_keyed_rpc_url_from_a_variable_is_used_and_never_logged(airflow_env, node, tmp_path):
+    secret = "s3cr3tApiKey0123456789"
+    env = dict(airflow_env)
+    # Airflow reads Variables from AIRFLOW_VAR_<NAME> too, as a secrets backend would serve them.
+    env["AIRFLOW_VAR_CHAINX_RPC_URL"] = f"{node}/?apikey={secret}"
+    lake = tmp_path / "lake"
+    conf = {"from_block": 0, "to_block": 20, "chunk_size": 10, "lake": str(lake), "chainx_bin": CHAINX}
+    out = airflow(env, "dags", "test", "chainx_backfill", "-c", json.dumps(conf))
+    assert lake_show(lake)["blocks"] == (21, "0-20"), "the DAG did not use the Variable's URL"
+    assert secret not in out
+    assert "apikey=***" in out, "chainx did not report its (redacted) endpoint"
+    logs = Path(env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"])
+    for f in logs.rglob("*"):
+        if f.is_file():
+            assert secret not in f.read_text(errors="replace"), f"the key leaked into {f}"
