@@ -225,12 +225,18 @@ async fn each_day_is_its_blocks_and_the_days_tile_the_chain() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(e.contains("not over on the chain yet") && e.contains("--partial"), "{e}");
+    assert!(
+        e.contains("not over on the chain yet") && e.contains("--partial"),
+        "{e}"
+    );
     let e = chainx_batch::blocks_for_date(&fetcher, "2024-02-29", false)
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("no block on 2024-02-29"), "{e}");
-    let e = chainx_batch::blocks_for_date(&fetcher, "2024-3-1", false).await.unwrap_err().to_string();
+    let e = chainx_batch::blocks_for_date(&fetcher, "2024-3-1", false)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("`2024-3-1` is not a YYYY-MM-DD day"), "{e}");
 }

@@ -96,13 +96,28 @@ mod tests {
         let stmts = ddl(&lake, "chainx").unwrap();
         assert_eq!(stmts.len(), 1 + 2 * TableKind::ALL.len());
         let txs = &stmts[2];
-        assert!(txs.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS chainx.transactions ("), "{txs}");
-        for column in ["`value` DECIMAL(38,0)", "`hash` STRING", "`block_number` BIGINT", "`block_timestamp` TIMESTAMP"] {
+        assert!(
+            txs.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS chainx.transactions ("),
+            "{txs}"
+        );
+        for column in [
+            "`value` DECIMAL(38,0)",
+            "`hash` STRING",
+            "`block_number` BIGINT",
+            "`block_timestamp` TIMESTAMP",
+        ] {
             assert!(txs.contains(column), "{column} missing from {txs}");
         }
         assert!(txs.contains("PARTITIONED BY (`block_date` STRING)") && !txs.contains("`block_date` DATE"));
-        assert!(txs.ends_with("LOCATION 'hdfs://namenode:9000/chainx/transactions'"), "{txs}");
-        assert!(stmts[1].contains("`withdrawals` ARRAY<STRUCT<`index`:BIGINT"), "{}", stmts[1]);
+        assert!(
+            txs.ends_with("LOCATION 'hdfs://namenode:9000/chainx/transactions'"),
+            "{txs}"
+        );
+        assert!(
+            stmts[1].contains("`withdrawals` ARRAY<STRUCT<`index`:BIGINT"),
+            "{}",
+            stmts[1]
+        );
         assert_eq!(stmts.last().unwrap(), "MSCK REPAIR TABLE chainx.decoded_calls");
     }
 

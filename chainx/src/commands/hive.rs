@@ -26,7 +26,16 @@ pub async fn sync(args: HiveSyncArgs) -> anyhow::Result<()> {
     let sql: String = statements(&args.hive)?.iter().map(|s| format!("{s};\n")).collect();
     let url = format!("jdbc:hive2://{}/default", args.hiveserver2);
     let out = tokio::process::Command::new(&args.beeline)
-        .args(["-u", &url, "-n", &args.user, "--silent=true", "--outputformat=tsv2", "-e", &sql])
+        .args([
+            "-u",
+            &url,
+            "-n",
+            &args.user,
+            "--silent=true",
+            "--outputformat=tsv2",
+            "-e",
+            &sql,
+        ])
         .output()
         .await
         .with_context(|| {
