@@ -14,6 +14,7 @@ test: chain
 	cargo test --workspace
 	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(tests/readers/setup.sh)/bin/python -m pytest -q tests/readers
 	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(airflow/setup.sh)/bin/python -m pytest -q airflow/tests
+	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(scripts/services/hive/setup.sh)/bin/python -m pytest -q tests/hive
 
 ## Build (once, cached) the fixture chain and link it at .chain/.
 chain:

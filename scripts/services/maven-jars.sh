@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Usage: maven-jars.sh SERVICE (kafka | cassandra | hdfs).
+# Usage: maven-jars.sh SERVICE (kafka | cassandra | hdfs | hive).
 # Fetches the service's jars from Maven Central once (cached by its pom's hash) and prints the
 # folder; testkit runs the service from them with Java 17.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-service=${1:?usage: maven-jars.sh kafka|cassandra|hdfs}
+service=${1:?usage: maven-jars.sh kafka|cassandra|hdfs|hive}
 [ -f "$here/$service/pom.xml" ] || { echo "no pom for '$service' under $here" >&2; exit 2; }
 cache="${CHAINX_CACHE:-$HOME/.cache/chainx}/$service/$(sha256sum "$here/$service/pom.xml" | cut -c1-12)"
 if [ ! -f "$cache/.complete" ]; then
