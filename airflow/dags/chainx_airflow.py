@@ -43,11 +43,12 @@ def secret_variable(name: str) -> str | None:
 class ChainxOperator(BaseOperator):
     """Runs `chainx ARGS...` and fails with its error if it fails.
 
-    `args` is templated (block numbers, dates); `rpc_url`, `lake` and `key_names` are not
-    secrets, and `chainx_bin` defaults to `chainx` on PATH.
+    `args` is templated (block numbers, dates); `rpc_url`, `lake`, `key_names` and `config`
+    (chainx's TOML file on the worker) are not secrets, and `chainx_bin` defaults to `chainx`
+    on PATH.
     """
 
-    template_fields = ("args", "rpc_url", "lake", "chainx_bin", "key_names")
+    template_fields = ("args", "rpc_url", "lake", "chainx_bin", "key_names", "config")
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class ChainxOperator(BaseOperator):
         lake: str | None = None,
         chainx_bin: str | None = None,
         key_names: list[str] | str | None = None,
+        config: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -65,6 +67,7 @@ class ChainxOperator(BaseOperator):
         self.lake = lake
         self.chainx_bin = chainx_bin
         self.key_names = key_names
+        self.config = config
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -73,6 +76,10 @@ class ChainxOperator(BaseOperator):
             env["CHAINX_RPC_URL"] = url
         if self.lake:
             env["CHAINX_LAKE"] = self.lake
+        if self.config:
+            # chainx's TOML file: providers, key pseudo-names, the coordinator (its secrets stay in
+            # CHAINX_KEY_* or the file's secrets_file, not in the TOML).
+            env["CHAINX_CONFIG"] = self.config
         names = self.key_names or []
         if isinstance(names, str):
             names = [n for n in names.split(",") if n.strip()]

@@ -44,6 +44,11 @@ with DAG(
         ),
         "key_names": Param([], type="array", description="API key pseudo-names (secrets in Variables chainx_key_<name>)"),
         "chainx_bin": Param("chainx", type="string", description="The chainx binary"),
+        "config": Param(
+            None,
+            type=["null", "string"],
+            description="chainx TOML file on the workers (providers, keys, coordinator)",
+        ),
     },
 ) as dag:
 
@@ -62,4 +67,5 @@ with DAG(
         rpc_url="{{ params.rpc_url or '' }}",
         key_names="{{ params.key_names | join(',') }}",
         chainx_bin="{{ params.chainx_bin }}",
+        config="{{ params.config or '' }}",
     ).expand(args=plan())

@@ -27,6 +27,7 @@ COMMON = {
     "rpc_url": "{{ params.rpc_url or '' }}",
     "key_names": "{{ params.key_names | join(',') }}",
     "chainx_bin": "{{ params.chainx_bin }}",
+    "config": "{{ params.config or '' }}",
 }
 
 with DAG(
@@ -50,6 +51,7 @@ with DAG(
         "rpc_url": Param(None, type=["null", "string"]),
         "key_names": Param([], type="array"),
         "chainx_bin": Param("chainx", type="string"),
+        "config": Param(None, type=["null", "string"], description="chainx TOML file on the workers"),
         "hiveserver2": Param(None, type=["null", "string"], description="HOST:PORT; unset skips the Hive sync"),
         "hive_database": Param("chainx", type="string"),
         "beeline": Param("beeline", type="string"),
