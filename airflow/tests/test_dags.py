@@ -6,61 +6,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "airflow" / "dags"
-CHAIN = ROOT / ".chain"
 CHAINX = os.environ.get("CHAINX_BIN", "chainx")
 AIRFLOW = Path(sys.executable).parent / "airflow"
 
 sys.path.insert(0, str(DAGS))
+sys.path.insert(0, str(ROOT / "tests" / "common"))
+import fixture_chain  # noqa: E402  (the suites' shared fixture-chain helpers)
+from fixture_chain import manifest, node  # noqa: E402,F401  (pytest fixtures)
+
 # In-process imports of Airflow (the DagBag test) must not write to ~/airflow.
 os.environ.setdefault("AIRFLOW_HOME", str(Path(os.environ.get("TMPDIR", "/tmp")) / f"chainx-airflow-{os.getpid()}"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-
-
-def rpc(url, method, params):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.load(r)["result"]
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    return json.loads((CHAIN / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def node():
-    anvil = next((ROOT / "scripts/chain/node_modules/@foundry-rs").glob("anvil-*/bin/anvil"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [anvil, "--host", "127.0.0.1", "--port", str(port), "--order", "fifo", "--silent",
-         "--load-state", CHAIN / "state.json"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            rpc(url, "eth_blockNumber", [])
-            break
-        except OSError:
-            assert time.time() < deadline, "anvil did not start"
-            time.sleep(0.05)
-    yield url
-    proc.kill()
 
 
 @pytest.fixture(scope="module")

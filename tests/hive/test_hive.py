@@ -7,33 +7,27 @@ then give the manifest's counts, and the same sums DuckDB reads from the same Pa
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import socket
 import tempfile
 import subprocess
+import sys
 import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAIN = ROOT / ".chain"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "common"))
+import fixture_chain  # noqa: E402  (the suites' shared fixture-chain helpers)
+from fixture_chain import ROOT, free_port, manifest  # noqa: E402,F401  (manifest: a pytest fixture)
 CHAINX = os.environ.get("CHAINX_BIN", "chainx")
 SPARK = Path(__import__("pyspark").__file__).parent
 PG_JDBC = subprocess.run([ROOT / "scripts/services/maven-jars.sh", "hive"], capture_output=True,
                          text=True, check=True).stdout.strip()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, log: Path, what: str, seconds=180):
@@ -47,13 +41,6 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, what: str, secon
         time.sleep(0.2)
 
 
-def rpc(url, method, params):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.load(r)["result"]
-
-
 def as_postgres(cmd: list) -> list:
     """PostgreSQL refuses to run as root: drop to its own user when we are root."""
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
@@ -63,11 +50,6 @@ def pg_bin(name: str) -> str:
     found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
     assert found, f"PostgreSQL's {name} not found (apt-get install postgresql)"
     return str(found)
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    return json.loads((CHAIN / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -168,23 +150,10 @@ def hiveserver2(work, metastore):
 
 @pytest.fixture(scope="module")
 def lake(work, manifest):
-    anvil = next((ROOT / "scripts/chain/node_modules/@foundry-rs").glob("anvil-*/bin/anvil"))
-    port = free_port()
-    node = subprocess.Popen([anvil, "--host", "127.0.0.1", "--port", str(port), "--order", "fifo",
-                             "--silent", "--load-state", CHAIN / "state.json"], stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            rpc(url, "eth_blockNumber", [])
-            break
-        except OSError:
-            assert time.time() < deadline, "anvil did not start"
-            time.sleep(0.05)
     lake = work / "lake"
-    subprocess.run([CHAINX, "backfill", "--from", "0", "--to", str(manifest["last_block"]),
-                    "--rpc-url", url, "--lake", lake], check=True, capture_output=True)
-    node.kill()
+    with fixture_chain.anvil() as url:
+        subprocess.run([CHAINX, "backfill", "--from", "0", "--to", str(manifest["last_block"]),
+                        "--rpc-url", url, "--lake", lake], check=True, capture_output=True)
     return lake
 
 

@@ -1,12 +1,4 @@
 #!/usr/bin/env bash
-# A cached virtualenv with the reader test's packages; prints its path.
-set -euo pipefail
+# The reader test's cached virtualenv (delta-rs, DuckDB, pyarrow, pytest); prints its path.
 here=$(cd "$(dirname "$0")" && pwd)
-venv="${CHAINX_CACHE:-$HOME/.cache/chainx}/readers-venv"
-stamp="$venv/.installed-$(sha256sum "$here/requirements.txt" | cut -c1-12)"
-if [ ! -f "$stamp" ]; then
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install -q -r "$here/requirements.txt" >&2
-  touch "$stamp"
-fi
-echo "$venv"
+exec "$here/../../scripts/venv.sh" readers-venv "$here/requirements.txt"

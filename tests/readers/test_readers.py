@@ -4,12 +4,8 @@ same folders as plain Hive-partitioned Parquet, and both agree with the fixture 
 Runs the real `chainx` binary (CHAINX_BIN) against a real anvil loaded with the fixture chain.
 """
 
-import json
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,44 +14,15 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHAIN = ROOT / ".chain"
+import sys
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "common"))
+import fixture_chain  # noqa: E402  (the suites' shared fixture-chain helpers)
+from fixture_chain import manifest, node  # noqa: E402,F401  (pytest fixtures)
 
-def rpc(url, method, params):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
-    req = urllib.request.Request(url, body, {"content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        return json.load(r)["result"]
-
-
-@pytest.fixture(scope="module")
-def manifest():
-    return json.loads((CHAIN / "manifest.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def node():
-    anvil = next((ROOT / "scripts/chain/node_modules/@foundry-rs").glob("anvil-*/bin/anvil"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [anvil, "--host", "127.0.0.1", "--port", str(port), "--order", "fifo", "--silent",
-         "--load-state", CHAIN / "state.json"],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            rpc(url, "eth_blockNumber", [])
-            break
-        except OSError:
-            assert time.time() < deadline, "anvil did not start"
-            time.sleep(0.05)
-    yield url
-    proc.kill()
+ROOT = fixture_chain.ROOT
+rpc = fixture_chain.rpc
 
 
 @pytest.fixture(scope="module")
