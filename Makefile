@@ -22,6 +22,7 @@ chain:
 
 lint:
 	cargo fmt --all --check
+	git ls-files -z '*.sh' .ci/run | xargs -0 shellcheck
 	cargo clippy --workspace --all-targets -- -D warnings
 
 ## chainx vs cryo vs ethereum-etl on the fixture chain, same run: wall-time ratios, calls/block;

@@ -9,7 +9,7 @@ cargo build -q -p chainx
 chainx="${CARGO_TARGET_DIR:-$root/target}/debug/chainx"
 
 port="${CHAINX_DEMO_PORT:-8545}"
-anvil=$(ls -d scripts/chain/node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1)
+anvil=$(printf '%s\n' scripts/chain/node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1)
 "$anvil" --host 127.0.0.1 --port "$port" --order fifo --silent --load-state .chain/state.json &
 anvil_pid=$!
 trap 'kill $anvil_pid 2>/dev/null || true' EXIT
