@@ -630,7 +630,15 @@ fn on_block(
 fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
     let text = utf8(m, "a transaction")?;
     // Read without copying a string: the message itself is what is buffered.
-    let row: TransactionRow<&str> = serde_json::from_str(text).map_err(|e| format!("not a transaction: {e}"))?;
+    let unescaped: String;
+    let (text, row) = match serde_json::from_str::<TransactionRow<&str>>(text) {
+        Ok(row) => (text, row),
+        Err(_) => {
+            unescaped = without_escapes(text)?;
+            let row = serde_json::from_str(&unescaped).map_err(|e| format!("not a transaction: {e}"))?;
+            (unescaped.as_str(), row)
+        }
+    };
     let offset = m.offset();
     if tables.seen(TableKind::Transactions, tp, offset) || tables.covered_txs.contains(row.block_number) {
         txs.offsets.consume(tp, offset);
@@ -649,6 +657,13 @@ fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer
         txs.offsets.consume(tp, offset);
     }
     Ok(())
+}
+
+/// A transaction message whose strings hold JSON escapes (valid JSON, if not what our producers
+/// write) cannot be read borrowed: it is buffered re-written without them, as one that can.
+fn without_escapes(text: &str) -> std::result::Result<String, String> {
+    let row: TransactionRow = serde_json::from_str(text).map_err(|e| format!("not a transaction: {e}"))?;
+    serde_json::to_string(&row).map_err(|e| format!("not a transaction: {e}"))
 }
 
 fn on_decoded(
@@ -672,6 +687,30 @@ fn on_decoded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_with_escaped_strings_is_buffered_without_them() {
+        let plain = serde_json::json!({
+            "hash": "0x01", "nonce": 0, "block_hash": "0x0b", "block_number": 1, "transaction_index": 0,
+            "from_address": "0xaa", "to_address": null, "value": "5", "gas": 1, "gas_price": null,
+            "input": "0x", "block_timestamp": 1, "max_fee_per_gas": null, "max_priority_fee_per_gas": null,
+            "transaction_type": null, "receipt_cumulative_gas_used": null, "receipt_gas_used": null,
+            "receipt_contract_address": null, "receipt_status": null, "receipt_effective_gas_price": null,
+            "tx_kind": "contract_deployment"
+        })
+        .to_string();
+        let escaped = plain.replace("\"0x01\"", "\"\\u0030x01\"");
+        assert_ne!(escaped, plain);
+        assert!(
+            serde_json::from_str::<TransactionRow<&str>>(&escaped).is_err(),
+            "cannot borrow"
+        );
+        let text = without_escapes(&escaped).unwrap();
+        let row: TransactionRow<&str> = serde_json::from_str(&text).unwrap();
+        assert_eq!(row.hash, "0x01");
+        let e = without_escapes("{\"hash\": 1}").unwrap_err();
+        assert!(e.starts_with("not a transaction: "), "{e}");
+    }
 
     #[test]
     fn block_dates_are_utc_days() {

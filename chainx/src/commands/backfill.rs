@@ -4,7 +4,7 @@ use anyhow::Context;
 use chainx_evm::{BlockFetcher, RequestLog};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::rpc_client;
+use super::{hand_back, rpc_client};
 use crate::cli::{BackfillArgs, BlocksForDateArgs};
 use crate::config::{backfill_config, replica_id, request_log, FileConfig};
 
@@ -33,13 +33,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     );
 
     let result = chainx_batch::backfill(&fetcher, &cfg, &bar).await;
-    if let Some(pool) = &pool {
-        // Exclusive mode: hand the key back now rather than after the lease TTL.
-        pool.release().await;
-        if let Err(e) = pool.flush_ledger().await {
-            tracing::warn!("could not write the usage ledger: {e}");
-        }
-    }
+    hand_back(pool.as_deref()).await;
     let summary =
         result.with_context(|| format!("backfill {}..={} from {} failed", cfg.from, cfg.to, client.endpoint()))?;
     bar.finish_and_clear();
@@ -60,9 +54,7 @@ pub async fn blocks_for_date(args: BlocksForDateArgs) -> anyhow::Result<()> {
     let (client, pool) = rpc_client(&args.rpc, &file, &replica, None).await?;
     let fetcher = BlockFetcher::new(client.clone(), false);
     let result = chainx_batch::blocks_for_date(&fetcher, &args.date, args.partial).await;
-    if let Some(pool) = &pool {
-        pool.release().await;
-    }
+    hand_back(pool.as_deref()).await;
     let day = result.with_context(|| format!("blocks of {} from {}", args.date, client.endpoint()))?;
     // The date parsed as YYYY-MM-DD, so it needs no JSON escaping.
     println!(

@@ -33,6 +33,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A one-off job's end: hands its key back now (exclusive mode) rather than after the lease
+/// TTL, and writes the calls it made to the usage ledger.
+async fn hand_back(pool: Option<&KeyPool>) {
+    if let Some(pool) = pool {
+        pool.release().await;
+        if let Err(e) = pool.flush_ledger().await {
+            tracing::warn!("could not write the usage ledger: {e}");
+        }
+    }
+}
+
 /// The RPC client every job uses: the node URL, or the key scheduler's providers and keys,
 /// with the request log if one is given. Returns the key pool too, to release and report it.
 async fn rpc_client(
