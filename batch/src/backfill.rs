@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{blocks_batch, transactions_batch, BlockRanges, Lake, LakeTable, TableKind};
+use chainx_telemetry::LakeMetrics;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
@@ -37,6 +38,8 @@ pub struct BackfillConfig {
     pub batch_blocks: usize,
     /// Batches in flight at once; the RPC client bounds HTTP concurrency on top.
     pub parallel_batches: usize,
+    /// Rows landed, commit latency and live files per table, if the job serves metrics.
+    pub metrics: Option<LakeMetrics>,
 }
 
 impl BackfillConfig {
@@ -50,6 +53,7 @@ impl BackfillConfig {
             chunk_blocks: 1000,
             batch_blocks: 10,
             parallel_batches: 16,
+            metrics: None,
         }
     }
 }
@@ -202,7 +206,7 @@ async fn run(
     };
     let consume = async {
         while let Some(chunk) = receiver.recv().await {
-            commit_chunk(chunk?, blocks, txs, summary).await?;
+            commit_chunk(chunk?, blocks, txs, summary, cfg.metrics.as_ref()).await?;
         }
         Ok::<(), Error>(())
     };
@@ -216,6 +220,7 @@ async fn commit_chunk(
     blocks: &mut LakeTable,
     txs: &mut LakeTable,
     summary: &mut Summary,
+    metrics: Option<&LakeMetrics>,
 ) -> Result<()> {
     let mut block_rows: Vec<BlockRow> = Vec::with_capacity(fetched.len());
     let mut tx_rows: Vec<TransactionRow> = Vec::new();
@@ -224,10 +229,28 @@ async fn commit_chunk(
         block_rows.push(b);
         tx_rows.extend(t);
     }
-    summary.transactions += land(txs, from, to, &tx_rows, |r| r.block_number, transactions_batch).await?;
-    summary.blocks += land(blocks, from, to, &block_rows, |r| r.number, blocks_batch).await?;
+    let started = Instant::now();
+    let landed = land(txs, from, to, &tx_rows, |r| r.block_number, transactions_batch).await?;
+    summary.transactions += landed;
+    report(metrics, txs, landed, started);
+    let started = Instant::now();
+    let landed = land(blocks, from, to, &block_rows, |r| r.number, blocks_batch).await?;
+    summary.blocks += landed;
+    report(metrics, blocks, landed, started);
     tracing::debug!(from, to, "chunk landed");
     Ok(())
+}
+
+/// A commit's metrics. The live-file count is skipped if the snapshot cannot list it: metrics
+/// never fail a backfill.
+fn report(metrics: Option<&LakeMetrics>, table: &LakeTable, rows: u64, started: Instant) {
+    if let Some(m) = metrics {
+        let name = table.kind().name();
+        m.committed(name, rows, started.elapsed());
+        if let Ok(files) = table.live_files() {
+            m.live_files(name, files.len());
+        }
+    }
 }
 
 /// Appends to `table` the rows of the blocks `from..=to` it does not cover yet (after a crash

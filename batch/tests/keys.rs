@@ -114,25 +114,60 @@ async fn rate_limited_and_refused_keys_are_switched_away_from() {
         [("key-a".to_string(), strict), ("key-c".to_string(), believed)].into(),
     )
     .await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = chainx_telemetry::ProviderMetrics::new(&mut registry);
     let pool = Arc::new(
         KeyPool::new(vec![
             Key::new("gateway", "a", gateway.url_for("key-a"), 20, PLENTY as u64),
             Key::new("gateway", "b", gateway.url_for("revoked-key-b"), 20, PLENTY as u64),
             Key::new("gateway", "c", gateway.url_for("key-c"), 20, PLENTY as u64),
         ])
-        .unwrap(),
+        .unwrap()
+        .with_metrics(metrics.clone()),
     );
     let lake = tempfile::tempdir().unwrap();
-    backfill(
-        &gateway,
-        &pool,
-        &BackfillConfig::new(0, 79, lake.path().to_str().unwrap()),
+    let client = RpcClient::with_keys(rpc(&gateway.server.url), pool.clone())
+        .unwrap()
+        .with_metrics(metrics);
+    let cfg = BackfillConfig::new(0, 79, lake.path().to_str().unwrap());
+    chainx_batch::backfill(
+        &BlockFetcher::new(Arc::new(client), false),
+        &cfg,
+        &ProgressBar::hidden(),
     )
     .await
     .unwrap();
     assert_exactly(lake.path(), 0, 79).await;
     assert!(gateway.rejected("key-a") > 0, "the strict provider never refused key a");
     assert!(gateway.served("key-c") > gateway.served("key-a"));
+
+    // The metrics agree with what the provider saw, and name keys by pseudo-name only.
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let value = |name: &str, labels: &[(&str, &str)]| chainx_telemetry::sample(&text, name, labels).unwrap_or(0.0);
+    assert_eq!(
+        value("chainx_provider_rate_limited_total", &[("key", "a")]) as usize,
+        gateway.rejected("key-a"),
+        "{text}"
+    );
+    assert_eq!(
+        value("chainx_key_cool_downs_total", &[("key", "a")]) as usize,
+        gateway.rejected("key-a")
+    );
+    assert_eq!(
+        value("chainx_provider_calls_total", &[("key", "c")]) as usize,
+        gateway.served("key-c")
+    );
+    assert!(value("chainx_provider_requests_total", &[("key", "b"), ("status", "401")]) >= 1.0);
+    assert_eq!(value("chainx_key_refused", &[("key", "b")]), 1.0);
+    assert_eq!(
+        value("chainx_provider_requests_total", &[("key", "c"), ("status", "200")]),
+        value("chainx_provider_requests_total", &[("key", "c")]),
+    );
+    assert!(
+        !text.contains("key-a") && !text.contains("revoked-key-b"),
+        "a secret leaked:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

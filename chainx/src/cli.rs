@@ -276,6 +276,9 @@ pub struct BackfillArgs {
     /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
     #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
     pub batch_blocks: Option<usize>,
+    /// Serve Prometheus metrics on this address while the backfill runs, e.g. 0.0.0.0:9100 [default: off]
+    #[arg(long, env = "CHAINX_METRICS_ADDR", help_heading = "Metrics")]
+    pub metrics_addr: Option<String>,
 }
 
 #[derive(Debug, Args)]

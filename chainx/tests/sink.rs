@@ -479,12 +479,12 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let value = |name: &str| common::metric(&text, name);
     assert_eq!(value("chainx_sink_reorged_blocks_unwound_total"), 3.0);
     assert_eq!(
-        value("chainx_sink_rows_landed_total{table=\"decoded_calls\"}"),
+        value("chainx_lake_rows_landed_total{table=\"decoded_calls\"}"),
         calls as f64
     );
     // The old branch's three blocks were landed, then deleted: 3 more than the table holds.
     assert_eq!(
-        value("chainx_sink_rows_landed_total{table=\"blocks\"}"),
+        value("chainx_lake_rows_landed_total{table=\"blocks\"}"),
         (new_tip + 1 + 3) as f64
     );
     let live = LakeTable::open(&lake, TableKind::Blocks)
@@ -495,7 +495,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         .len();
     assert_eq!(value("chainx_lake_live_files{table=\"blocks\"}"), live as f64);
     assert!(
-        text.contains("chainx_sink_commit_seconds_count{table=\"transactions\"}"),
+        text.contains("chainx_lake_commit_seconds_count{table=\"transactions\"}"),
         "{text}"
     );
     // Lag is measured every 10 s, off the hot path: wait for the first measurement.

@@ -26,6 +26,8 @@ use chainx_keys::{KeyPool, Outcome};
 
 use crate::redact::{redact_url, scrub, secret_parts};
 use crate::request_log::{RequestLog, RequestRecord};
+use chainx_telemetry::provider::NO_KEY;
+use chainx_telemetry::ProviderMetrics;
 
 /// JSON-RPC "method not found".
 pub const METHOD_NOT_FOUND: i64 = -32601;
@@ -144,6 +146,7 @@ pub struct RpcClient {
     /// API keys to rotate through; `None` sends every request to `url`.
     keys: Option<Arc<KeyPool>>,
     request_log: Option<Arc<RequestLog>>,
+    metrics: Option<ProviderMetrics>,
     stats: Arc<RpcStats>,
 }
 
@@ -218,6 +221,7 @@ impl RpcClient {
             pacing,
             keys: None,
             request_log: None,
+            metrics: None,
             config,
             stats: Arc::new(RpcStats::default()),
         })
@@ -237,6 +241,12 @@ impl RpcClient {
     /// Logs every HTTP request to `log`.
     pub fn with_request_log(mut self, log: Arc<RequestLog>) -> Self {
         self.request_log = Some(log);
+        self
+    }
+
+    /// Counts every request, its calls, latency and status, and rate limits, in `metrics`.
+    pub fn with_metrics(mut self, metrics: ProviderMetrics) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -352,17 +362,31 @@ impl RpcClient {
         self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
         self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let sent_at = Instant::now();
+        // Without the key scheduler, metrics name the plain node `node` / `none`.
+        let (provider, key) = route
+            .as_ref()
+            .map_or(("node", NO_KEY), |r| (r.provider.as_str(), r.name.as_str()));
+        let method = calls.first().map_or("", |c| c.method);
         let log = |status: u16, error: Option<&str>| {
+            let latency = sent_at.elapsed();
+            if let Some(m) = &self.metrics {
+                m.request(provider, key, method, calls.len(), status, latency);
+            }
             if let Some(log) = &self.request_log {
                 log.record(&RequestRecord {
                     provider: route.as_ref().map(|r| r.provider.as_str()),
                     key: route.as_ref().map(|r| r.name.as_str()),
-                    method: calls.first().map_or("", |c| c.method),
+                    method,
                     calls: calls.len(),
                     status,
                     error,
-                    latency: sent_at.elapsed(),
+                    latency,
                 });
+            }
+        };
+        let rate_limited = || {
+            if let Some(m) = &self.metrics {
+                m.rate_limited(provider, key);
             }
         };
         let sent = self
@@ -397,6 +421,9 @@ impl RpcClient {
             }
         };
         log(status.as_u16(), None);
+        if status.as_u16() == 429 {
+            rate_limited();
+        }
         if let (Some(pool), Some(route)) = (&self.keys, &route) {
             let outcome = match status.as_u16() {
                 429 => Some(Outcome::RateLimited { retry_after }),
@@ -428,6 +455,7 @@ impl RpcClient {
             .decode(calls, &bytes, what)
             .map_err(|reason| Attempt::Retry { reason, after: None })?;
         if results.iter().any(|r| matches!(r, Err(e) if e.is_rate_limit())) {
+            rate_limited();
             if let (Some(pool), Some(route)) = (&self.keys, &route) {
                 pool.report(route, Outcome::RateLimited { retry_after }).await;
                 return Err(Attempt::SwitchKey {

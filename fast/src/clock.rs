@@ -248,8 +248,7 @@ impl BlockClock {
                 }
             };
             if let Some(m) = &self.metrics {
-                m.head_lag_blocks
-                    .set(head.saturating_sub(next.saturating_sub(1)) as i64);
+                m.head_lag(head, next.saturating_sub(1));
             }
             // A reorg at a published height, seen before any higher block arrives.
             if let Some(row) = canon.0.get(&head) {
@@ -280,7 +279,7 @@ impl BlockClock {
                     next = last.row.number + 1;
                     self.publish(&producer, &ready, &[]).await?;
                     if let Some(m) = &self.metrics {
-                        m.head_lag_blocks.set(head.saturating_sub(next - 1) as i64);
+                        m.head_lag(head, next - 1);
                     }
                 }
                 if let Some(h) = fork_below {
@@ -444,6 +443,7 @@ impl BlockClock {
             }
             if let Some(b) = blocks.last() {
                 m.last_published_block.set(b.row.number as i64);
+                m.last_published_timestamp.set(b.row.timestamp as i64);
             }
         }
         if let Some(b) = blocks.last() {

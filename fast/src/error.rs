@@ -33,13 +33,6 @@ pub enum Error {
 
     #[error("{0}")]
     Config(String),
-
-    #[error("metrics server on {addr}: {source}")]
-    Metrics {
-        addr: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl Error {

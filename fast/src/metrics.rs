@@ -1,6 +1,7 @@
 //! Prometheus metrics of the streaming jobs, served as text on `--metrics-addr` (`/metrics`).
 
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,10 +9,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-use crate::{Error, Result};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
@@ -23,8 +20,12 @@ pub struct TopicLabel {
 pub struct FastMetrics {
     /// Chain head minus the last block published.
     pub head_lag_blocks: Gauge,
+    /// Now minus the last published block's timestamp, updated at each head seen and publish.
+    pub head_lag_seconds: Gauge<f64, AtomicU64>,
     /// The last block published.
     pub last_published_block: Gauge,
+    /// Its timestamp (Unix seconds).
+    pub last_published_timestamp: Gauge,
     /// From the block's timestamp to its publication acknowledged by Kafka.
     pub publish_latency_seconds: Histogram,
     /// Messages published, per topic.
@@ -37,7 +38,9 @@ impl FastMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = FastMetrics {
             head_lag_blocks: Gauge::default(),
+            head_lag_seconds: Gauge::default(),
             last_published_block: Gauge::default(),
+            last_published_timestamp: Gauge::default(),
             publish_latency_seconds: Histogram::new([0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0]),
             messages: Family::default(),
             reorged_blocks: Counter::default(),
@@ -48,9 +51,19 @@ impl FastMetrics {
             m.head_lag_blocks.clone(),
         );
         registry.register(
+            "chainx_head_lag_seconds",
+            "Seconds since the timestamp of the last block published (grows while the clock stalls)",
+            m.head_lag_seconds.clone(),
+        );
+        registry.register(
             "chainx_last_published_block",
             "Number of the last block published",
             m.last_published_block.clone(),
+        );
+        registry.register(
+            "chainx_last_published_block_timestamp_seconds",
+            "Timestamp of the last block published, Unix seconds",
+            m.last_published_timestamp.clone(),
         );
         registry.register(
             "chainx_block_publish_latency_seconds",
@@ -71,6 +84,19 @@ impl FastMetrics {
         m
     }
 
+    /// Sets both head lags: the chain head is `head`, the last block published `published`.
+    pub fn head_lag(&self, head: u64, published: u64) {
+        self.head_lag_blocks.set(head.saturating_sub(published) as i64);
+        let last = self.last_published_timestamp.get();
+        if last > 0 {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            self.head_lag_seconds.set((now - last as f64).max(0.0));
+        }
+    }
+
     pub fn published(&self, topic: &str, n: u64) {
         self.messages
             .get_or_create(&TopicLabel {
@@ -78,50 +104,4 @@ impl FastMetrics {
             })
             .inc_by(n);
     }
-}
-
-/// Serves `registry` on `addr` until the process ends. Binding failures are reported at once.
-pub async fn serve(addr: &str, registry: Arc<Registry>) -> Result<std::net::SocketAddr> {
-    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Metrics {
-        addr: addr.to_string(),
-        source,
-    })?;
-    let local = listener.local_addr().map_err(|source| Error::Metrics {
-        addr: addr.to_string(),
-        source,
-    })?;
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                continue;
-            };
-            let registry = registry.clone();
-            tokio::spawn(async move {
-                // One request per connection: read its head, answer, close.
-                let mut buf = vec![0u8; 4096];
-                let mut got = 0;
-                while got < buf.len() {
-                    match socket.read(&mut buf[got..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => got += n,
-                    }
-                    if buf[..got].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let mut body = String::new();
-                let status = match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                    Ok(()) => "200 OK",
-                    Err(_) => "500 Internal Server Error",
-                };
-                let reply = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    Ok(local)
 }

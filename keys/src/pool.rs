@@ -20,6 +20,8 @@ use tokio::time::Instant;
 
 use std::sync::Arc;
 
+use chainx_telemetry::ProviderMetrics;
+
 use crate::cassandra_usage::{epoch_minute, CassandraUsage};
 use crate::error::{Error, Result};
 use crate::redis_backend::{Pick, RedisBackend};
@@ -185,6 +187,7 @@ pub struct KeyPool {
     exclusive: Option<Exclusive>,
     /// The durable usage ledger (Cassandra), if any.
     ledger: Option<Ledger>,
+    metrics: Option<ProviderMetrics>,
 }
 
 /// Calls not yet written to the ledger, by (key index, wall-clock minute), and when they were
@@ -236,6 +239,7 @@ impl KeyPool {
             started: Instant::now(),
             exclusive: None,
             ledger: None,
+            metrics: None,
         })
     }
 
@@ -273,6 +277,32 @@ impl KeyPool {
             ex.rotate_every = every;
         }
         self
+    }
+
+    /// Reports cool-downs, refusals, lease changes and (through
+    /// [`report_budgets`](Self::report_budgets)) budgets left to `metrics`.
+    pub fn with_metrics(mut self, metrics: ProviderMetrics) -> Self {
+        for k in &self.keys {
+            metrics.add_key(&k.provider, &k.name, k.daily);
+        }
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Sets the budget-left gauges from the 24 h usage (all replicas' with Redis). The
+    /// in-process pool does this on every acquisition; shared pools need it called now and then.
+    pub async fn report_budgets(&self) -> Result<()> {
+        let Some(m) = &self.metrics else { return Ok(()) };
+        for (k, (_, used)) in self.keys.iter().zip(self.usage().await?) {
+            m.budget(&k.provider, &k.name, k.daily, used);
+        }
+        Ok(())
+    }
+
+    fn lease_changed(&self, i: usize, change: &str) {
+        if let Some(m) = &self.metrics {
+            m.lease_changed(&self.keys[i].provider, &self.keys[i].name, change);
+        }
     }
 
     /// Records every acquisition in the Cassandra `ledger`, and (in-process pool) starts from the
@@ -351,6 +381,7 @@ impl KeyPool {
             if let Err(e) = redis.release(name, &lease.value).await {
                 tracing::warn!(key = %name, "could not release the lease (it expires by itself): {e}");
             }
+            self.lease_changed(lease.index, "released");
         }
     }
 
@@ -456,6 +487,10 @@ impl KeyPool {
                 }
                 if let Some((i, _)) = best {
                     state[i].record(now, minute, calls);
+                    if let Some(m) = &self.metrics {
+                        let k = &self.keys[i];
+                        m.budget(&k.provider, &k.name, k.daily, state[i].used_24h);
+                    }
                     return Ok(self.route(i, calls));
                 }
                 if usable == 0 {
@@ -537,10 +572,12 @@ impl KeyPool {
         let mut lease = ex.lease.lock().await;
         if let Some(l) = lease.as_mut() {
             if skip.contains(&l.index) {
+                // acquire_exclusive released it before skipping it.
                 *lease = None;
             } else if l.leased.elapsed() >= ex.rotate_every {
                 // Hand the key back first, so the least-used choice below may pick it again.
                 let _ = redis.release(&self.keys[l.index].name, &l.value).await;
+                self.lease_changed(l.index, "released");
                 *lease = None;
             } else if l.renewed.elapsed() < ex.ttl / 3 {
                 return Ok(l.index);
@@ -549,6 +586,7 @@ impl KeyPool {
                 return Ok(l.index);
             } else {
                 tracing::warn!(key = %self.keys[l.index].name, "lost the lease on the key; taking another");
+                self.lease_changed(l.index, "lost");
                 *lease = None;
             }
         }
@@ -562,6 +600,7 @@ impl KeyPool {
             for (_, i) in order {
                 if let Some(value) = redis.try_lease(&self.keys[i].name, &ex.replica, ex.ttl).await? {
                     tracing::info!(key = %self.keys[i].name, replica = %ex.replica, "leased the key");
+                    self.lease_changed(i, "leased");
                     let now = Instant::now();
                     *lease = Some(Lease {
                         index: i,
@@ -582,6 +621,14 @@ impl KeyPool {
 
     /// Tells the pool how the provider answered a request made with `route`.
     pub async fn report(&self, route: &Route, outcome: Outcome) {
+        if let Some(m) = &self.metrics {
+            match outcome {
+                Outcome::RateLimited { retry_after } => {
+                    m.cooled_down(&route.provider, &route.name, retry_after.unwrap_or(DEFAULT_COOL_DOWN))
+                }
+                Outcome::Refused => m.refused(&route.provider, &route.name),
+            }
+        }
         let state = match &self.backend {
             Backend::Local(state) => state,
             Backend::Redis(redis) => {
@@ -729,6 +776,43 @@ mod tests {
             err.contains("refused") && err.contains('a') && err.contains('b'),
             "{err}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn metrics_show_budgets_left_cool_downs_and_refusals() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = ProviderMetrics::new(&mut registry);
+        let pool = KeyPool::new(vec![key("a", 100, 1000), key("b", 100, 50)])
+            .unwrap()
+            .with_metrics(metrics);
+        for _ in 0..10 {
+            pool.acquire(4).await.unwrap();
+        }
+        let route = pool.acquire(1).await.unwrap();
+        pool.report(&route, Outcome::RateLimited { retry_after: None }).await;
+        pool.report(&route, Outcome::Refused).await;
+        pool.report_budgets().await.unwrap();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        let used = pool.usage().await.unwrap();
+        assert_eq!(used.iter().map(|(_, n)| n).sum::<u64>(), 41);
+        for (name, n) in used {
+            let daily = if name == "a" { 1000 } else { 50 };
+            let want = format!(
+                "chainx_key_budget_left_calls{{provider=\"test\",key=\"{name}\"}} {}",
+                daily - n
+            );
+            assert!(text.contains(&want), "missing {want} in\n{text}");
+        }
+        let r = &route.name;
+        for want in [
+            format!("chainx_key_cool_downs_total{{provider=\"test\",key=\"{r}\"}} 1"),
+            format!("chainx_key_cool_down_seconds{{provider=\"test\",key=\"{r}\"}} 5"),
+            format!("chainx_key_refused{{provider=\"test\",key=\"{r}\"}} 1"),
+        ] {
+            assert!(text.contains(&want), "missing {want} in\n{text}");
+        }
+        assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]

@@ -334,6 +334,19 @@ impl LakeSink {
                             *next = (*next).max(last + 1);
                         }
                     }
+                    // The consumer's own position also steps over transaction markers, which
+                    // hold offsets but are never delivered: without it a caught-up sink would
+                    // read one message of lag per transaction at the end of each partition.
+                    if let Ok(tpl) = consumer.position() {
+                        for e in tpl.elements() {
+                            let known = p
+                                .iter_mut()
+                                .find(|((t, n), _)| &**t == e.topic() && *n == e.partition());
+                            if let (Offset::Offset(o), Some((_, next))) = (e.offset(), known) {
+                                *next = (*next).max(o);
+                            }
+                        }
+                    }
                 }
                 flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
             }
@@ -376,12 +389,9 @@ impl LakeSink {
     /// Records a commit's metrics.
     fn committed(&self, table: &LakeTable, rows: usize, started: Instant) -> Result<()> {
         if let Some(m) = &self.cfg.metrics {
-            let label = m.table(table.kind().name());
-            m.rows_landed.get_or_create(&label).inc_by(rows as u64);
-            m.commit_seconds
-                .get_or_create(&label)
-                .observe(started.elapsed().as_secs_f64());
-            m.live_files.get_or_create(&label).set(table.live_files()?.len() as i64);
+            let name = table.kind().name();
+            m.lake.committed(name, rows as u64, started.elapsed());
+            m.lake.live_files(name, table.live_files()?.len());
         }
         Ok(())
     }

@@ -4,32 +4,26 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chainx_telemetry::LakeMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use crate::buffer::Tp;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TableLabel {
-    pub table: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
     pub topic: String,
 }
 
-/// Rows landed, commit latency, consumer lag and live files, per table or topic.
+/// Consumer lag per topic, dead letters and unwound blocks; rows landed, commit latency and
+/// live files per table are the lake families backfill shares.
 #[derive(Debug, Clone)]
 pub struct SinkMetrics {
-    pub rows_landed: Family<TableLabel, Counter>,
-    pub commit_seconds: Family<TableLabel, Histogram>,
-    pub live_files: Family<TableLabel, Gauge>,
+    pub lake: LakeMetrics,
     /// Messages behind the partitions' high watermarks, summed per topic.
     pub consumer_lag: Family<TopicLabel, Gauge>,
     pub dead_letters: Counter,
@@ -39,31 +33,12 @@ pub struct SinkMetrics {
 impl SinkMetrics {
     pub fn new(registry: &mut Registry) -> Self {
         let m = SinkMetrics {
-            rows_landed: Family::default(),
-            commit_seconds: Family::new_with_constructor(|| {
-                Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
-            }),
-            live_files: Family::default(),
+            lake: LakeMetrics::new(registry),
             consumer_lag: Family::default(),
             dead_letters: Counter::default(),
             reorged_blocks_unwound: Counter::default(),
         };
         // prometheus-client appends `_total` to counters.
-        registry.register(
-            "chainx_sink_rows_landed",
-            "Rows the sink committed, per lake table",
-            m.rows_landed.clone(),
-        );
-        registry.register(
-            "chainx_sink_commit_seconds",
-            "Seconds to write and commit one Delta version, per lake table",
-            m.commit_seconds.clone(),
-        );
-        registry.register(
-            "chainx_lake_live_files",
-            "Parquet files the table's current Delta version reads",
-            m.live_files.clone(),
-        );
         registry.register(
             "chainx_sink_consumer_lag_messages",
             "Messages not yet consumed by the sink, per topic",
@@ -80,12 +55,6 @@ impl SinkMetrics {
             m.reorged_blocks_unwound.clone(),
         );
         m
-    }
-
-    pub(crate) fn table(&self, table: &str) -> TableLabel {
-        TableLabel {
-            table: table.to_string(),
-        }
     }
 }
 

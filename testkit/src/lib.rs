@@ -28,9 +28,15 @@ use std::path::PathBuf;
 
 /// The workspace root (the folder holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // At run time first: `cargo test` sets it to the tested crate's folder, one level below the
+    // root like testkit's. The compile-time value can name another checkout, since cargo reuses
+    // artifacts across checkouts that share a CARGO_TARGET_DIR (CI's clean clone does).
+    let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    crate_dir
         .parent()
-        .expect("testkit lives in the workspace")
+        .expect("every crate lives one level below the workspace root")
         .to_path_buf()
 }
 

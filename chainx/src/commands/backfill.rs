@@ -4,13 +4,19 @@ use anyhow::Context;
 use chainx_evm::{BlockFetcher, RequestLog};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use super::{hand_back, rpc_client};
+use chainx_telemetry::{LakeMetrics, ProviderMetrics};
+
+use super::{hand_back, metrics, rpc_client};
 use crate::cli::{BackfillArgs, BlocksForDateArgs};
 use crate::config::{backfill_config, replica_id, request_log, FileConfig};
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
-    let cfg = backfill_config(&args, &file)?;
+    let mut cfg = backfill_config(&args, &file)?;
+    let mut registry = metrics::registry();
+    let provider = ProviderMetrics::new(&mut registry);
+    cfg.metrics = Some(LakeMetrics::new(&mut registry));
+    metrics::serve_or_warn(args.metrics_addr.clone(), registry).await;
     let replica = replica_id(&args.rpc, &file.rpc);
     let log = match request_log(&args.rpc, &file.rpc) {
         Some(path) => Some(Arc::new(
@@ -19,7 +25,8 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
-    let (client, pool) = rpc_client(&args.rpc, &file, &replica, log).await?;
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, log, Some(&provider)).await?;
+    let _budgets = metrics::watch_budgets(pool.clone(), Some(&provider));
     let fetcher = BlockFetcher::new(client.clone(), cfg.receipts);
 
     // Drawn only when stderr is a terminal, from the first fetched batch on.
@@ -51,7 +58,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
 pub async fn blocks_for_date(args: BlocksForDateArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let replica = replica_id(&args.rpc, &file.rpc);
-    let (client, pool) = rpc_client(&args.rpc, &file, &replica, None).await?;
+    let (client, pool) = rpc_client(&args.rpc, &file, &replica, None, None).await?;
     let fetcher = BlockFetcher::new(client.clone(), false);
     let result = chainx_batch::blocks_for_date(&fetcher, &args.date, args.partial).await;
     hand_back(pool.as_deref()).await;

@@ -1,6 +1,7 @@
 mod backfill;
 mod hive;
 mod lake;
+mod metrics;
 mod sink;
 mod stream;
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use chainx_evm::{RequestLog, RpcClient};
 use chainx_keys::{resolve_keys, CassandraUsage, KeyPool, ProviderKeys};
+use chainx_telemetry::ProviderMetrics;
 
 use crate::cli::{Cli, Command, HiveCommand, LakeCommand, RpcArgs, TopicsCommand};
 use crate::config::{coordinator, exclusive_ttl, key_rotation, provider_keys, rpc_config, usage_store, FileConfig};
@@ -51,12 +53,19 @@ async fn rpc_client(
     file: &FileConfig,
     replica: &str,
     log: Option<Arc<RequestLog>>,
+    metrics: Option<&ProviderMetrics>,
 ) -> anyhow::Result<(Arc<RpcClient>, Option<Arc<KeyPool>>)> {
     let rpc = rpc_config(args, &file.rpc)?;
     let (providers, secrets_file) = provider_keys(args, file)?;
     let pool = match providers.is_empty() {
         true => None,
-        false => Some(Arc::new(key_pool(args, file, &providers, secrets_file, replica).await?)),
+        false => {
+            let pool = key_pool(args, file, &providers, secrets_file, replica).await?;
+            Some(Arc::new(match metrics {
+                Some(m) => pool.with_metrics(m.clone()),
+                None => pool,
+            }))
+        }
     };
     let mut client = match &pool {
         Some(pool) => RpcClient::with_keys(rpc, pool.clone())?,
@@ -64,6 +73,9 @@ async fn rpc_client(
     };
     if let Some(log) = log {
         client = client.with_request_log(log);
+    }
+    if let Some(m) = metrics {
+        client = client.with_metrics(m.clone());
     }
     Ok((Arc::new(client), pool))
 }

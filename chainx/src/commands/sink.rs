@@ -18,17 +18,14 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     {
         anyhow::bail!("--flush-rows, --flush-bytes and --flush-interval must be positive");
     }
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = super::metrics::registry();
     let metrics = chainx_sinks::SinkMetrics::new(&mut registry);
-    if let Some(addr) = args
+    let addr = args
         .kafka
         .metrics_addr
         .clone()
-        .or_else(|| file.kafka.metrics_addr.clone())
-    {
-        let bound = chainx_fast::metrics::serve(&addr, std::sync::Arc::new(registry)).await?;
-        tracing::info!("metrics on http://{bound}/metrics");
-    }
+        .or_else(|| file.kafka.metrics_addr.clone());
+    super::metrics::serve(addr, registry).await?;
     let cfg = SinkConfig {
         topics: Topics::new(&network),
         lake,

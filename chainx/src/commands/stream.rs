@@ -11,21 +11,25 @@ use chainx_fast::decoder::TxDecoder;
 use chainx_fast::kafka::{KafkaConfig, TopicSpec};
 use chainx_fast::metrics::FastMetrics;
 use chainx_fast::Topics;
-use prometheus_client::registry::Registry;
+use chainx_telemetry::ProviderMetrics;
 
 use super::rpc_client;
 use crate::cli::{BlockClockArgs, KafkaArgs, TopicsCreateArgs, TxCrawlerArgs, TxDecoderArgs};
 use crate::config::{http_for_ws, kafka_config, replica_id, FileConfig};
 
-/// Metrics registered, and served when `--metrics-addr` is set.
-async fn metrics(args: &KafkaArgs, file: &FileConfig) -> anyhow::Result<FastMetrics> {
-    let mut registry = Registry::default();
-    let m = FastMetrics::new(&mut registry);
-    if let Some(addr) = args.metrics_addr.clone().or_else(|| file.kafka.metrics_addr.clone()) {
-        let bound = chainx_fast::metrics::serve(&addr, Arc::new(registry)).await?;
-        tracing::info!("metrics on http://{bound}/metrics");
-    }
-    Ok(m)
+/// The fast layer's metrics (and, for jobs calling a node, the provider's), served when
+/// `--metrics-addr` is set.
+async fn metrics(
+    args: &KafkaArgs,
+    file: &FileConfig,
+    rpc: bool,
+) -> anyhow::Result<(FastMetrics, Option<ProviderMetrics>)> {
+    let mut registry = super::metrics::registry();
+    let fast = FastMetrics::new(&mut registry);
+    let provider = rpc.then(|| ProviderMetrics::new(&mut registry));
+    let addr = args.metrics_addr.clone().or_else(|| file.kafka.metrics_addr.clone());
+    super::metrics::serve(addr, registry).await?;
+    Ok((fast, provider))
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what orchestrators send before killing a container).
@@ -60,16 +64,18 @@ struct RpcJob {
     client: Arc<chainx_evm::RpcClient>,
     pool: Option<Arc<chainx_keys::KeyPool>>,
     log_task: tokio::task::JoinHandle<()>,
+    _budgets: super::metrics::BudgetWatch,
 }
 
 impl RpcJob {
     async fn start(kafka: &KafkaArgs, rpc: &crate::cli::RpcArgs, file: &FileConfig) -> anyhow::Result<RpcJob> {
         let (kafka_cfg, network) = kafka_config(kafka, &file.kafka)?;
-        let metrics = metrics(kafka, file).await?;
+        let (metrics, provider) = metrics(kafka, file, true).await?;
         let replica = replica_id(rpc, &file.rpc);
         let topic = Topics::new(&network).request_log;
         let (log, log_task) = chainx_fast::request_log::to_kafka(&kafka_cfg, &topic, &replica, Some(metrics.clone()))?;
-        let (client, pool) = rpc_client(rpc, file, &replica, Some(log)).await?;
+        let (client, pool) = rpc_client(rpc, file, &replica, Some(log), provider.as_ref()).await?;
+        let budgets = super::metrics::watch_budgets(pool.clone(), provider.as_ref());
         Ok(RpcJob {
             kafka: kafka_cfg,
             network,
@@ -77,6 +83,7 @@ impl RpcJob {
             client,
             pool,
             log_task,
+            _budgets: budgets,
         })
     }
 
@@ -172,7 +179,7 @@ pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
 pub async fn tx_decoder(args: TxDecoderArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
-    let metrics = metrics(&args.kafka, &file).await?;
+    let (metrics, _) = metrics(&args.kafka, &file, false).await?;
     let mut abis = AbiRegistry::builtin();
     if let Some(dir) = &args.abi_dir {
         abis = abis.with_folder(dir)?;

@@ -13,10 +13,16 @@ pub struct Job {
 
 impl Job {
     pub fn start(args: &[&str]) -> Job {
+        Job::start_with_env(args, &[])
+    }
+
+    /// [`Job::start`] with extra environment variables (secrets, which never go in arguments).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Job {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_chainx"))
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("CHAINX_RPC_URL")
             .env("CHAINX_LOG", "info")
             .stdout(Stdio::piped())
@@ -114,7 +120,7 @@ pub fn topic(network: &str, name: &str) -> String {
 /// The Python of the third-party readers' virtualenv (delta-rs, DuckDB, pyarrow), installed
 /// once by `tests/readers/setup.sh`.
 pub fn readers_python() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = chainx_testkit::workspace_root();
     let out = Command::new(root.join("tests/readers/setup.sh"))
         .stderr(Stdio::inherit())
         .output()
@@ -129,7 +135,7 @@ pub fn readers_python() -> std::path::PathBuf {
 /// What delta-rs and a plain Hive-partitioned Parquet reader (DuckDB, pyarrow) see in a lake:
 /// per table, the sorted `hash` column by each (see tests/readers/lake_view.py).
 pub fn third_party_view(lake: &str, options: &[(String, String)]) -> serde_json::Value {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = chainx_testkit::workspace_root();
     let options: serde_json::Map<String, serde_json::Value> = options
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
