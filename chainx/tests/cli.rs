@@ -385,3 +385,86 @@ async fn exclusive_mode_gives_each_process_its_own_key() {
     assert_eq!((a.len(), b.len()), (1, 1), "a replica used several keys: {a:?} {b:?}");
     assert!(a.is_disjoint(&b), "two replicas used one key: {a:?} {b:?}");
 }
+
+/// Reads `/metrics` at `addr`, or `None` while nothing answers.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut page = String::new();
+    s.read_to_string(&mut page).ok()?;
+    Some(page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_serves_metrics_while_it_runs_and_a_taken_port_only_warns() {
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    // Paced to 40 calls/s, one block per request: about 10 s for these 200 blocks.
+    let args = |to: &str| {
+        vec![
+            "backfill".to_string(),
+            "--from".into(),
+            "0".into(),
+            "--to".into(),
+            to.into(),
+            "--rpc-url".into(),
+            anvil.url.clone(),
+            "--lake".into(),
+            lake.path().to_str().unwrap().into(),
+            "--rps".into(),
+            "40".into(),
+            "--batch-blocks".into(),
+            "1".into(),
+            "--chunk-blocks".into(),
+            "20".into(),
+            "--metrics-addr".into(),
+            addr.clone(),
+        ]
+    };
+    let a = args("199");
+    let mut first = chainx(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Poll the page until a commit shows in it, while the job is still running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        if let Some(page) = scrape(&addr).filter(|p| p.contains("chainx_lake_rows_landed_total{table=\"blocks\"}")) {
+            break page;
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the backfill ended before serving a commit's metrics"
+        );
+        assert!(Instant::now() < deadline, "no metrics page at {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "scraped after the run, not while it ran"
+    );
+    let value = |name: &str| chainx_telemetry::sample(&page, name, &[]).unwrap_or(0.0);
+    assert!(value("chainx_lake_rows_landed_total") >= 20.0, "{page}");
+    assert!(value("chainx_provider_calls_total") >= 20.0, "{page}");
+    assert!(value("chainx_process_resident_memory_bytes") > 1e6, "{page}");
+    assert!(
+        page.contains(r#"key="none""#) && page.contains(r#"status="200""#),
+        "{page}"
+    );
+
+    // A second backfill while the first holds the port: it warns and lands its blocks anyway.
+    let b = args("9");
+    let second = chainx(&b.iter().map(String::as_str).collect::<Vec<_>>())
+        .output()
+        .unwrap();
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("running without metrics") && stderr.contains(&addr),
+        "{stderr}"
+    );
+    assert!(first.wait().unwrap().success());
+}
