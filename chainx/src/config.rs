@@ -333,6 +333,20 @@ pub fn kafka_config(
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_deployments_config_file_loads_and_names_its_services() {
+        // services/app_layer/chainx.toml, as the app and batch layers mount it.
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        let path = std::path::Path::new(&crate_dir).join("../services/app_layer/chainx.toml");
+        let file = super::FileConfig::load(Some(&path)).unwrap();
+        assert_eq!(file.rpc.coordinator.as_deref(), Some("redis://redis:6379"));
+        assert_eq!(file.rpc.usage_store.as_deref(), Some("scylla:9042"));
+        assert_eq!(file.kafka.metrics_addr.as_deref(), Some("0.0.0.0:9300"));
+        assert!(file.lake.path.as_deref().unwrap().starts_with("hdfs://namenode:8020/"));
+        let (providers, _) = super::provider_keys(&crate::cli::RpcArgs::default(), &file).unwrap();
+        assert_eq!(providers[0].keys.len(), 4);
+    }
+
+    #[test]
     fn websocket_rpc_urls_map_to_http() {
         use super::http_for_ws;
         assert_eq!(

@@ -8,6 +8,9 @@ use chainx_testkit::cassandra::Cassandra;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_add_up_in_a_sliding_day_and_the_summary_table_is_the_original_designs() {
     let cassandra = Cassandra::start().await;
+    // The deployment's schema first (docker/fast_layer/scylla/operations.cql, replication 1
+    // as its init script sets on one node): the ledger must work on it as it stands.
+    apply_operations_cql(&cassandra.node).await;
     // Two replicas, each with its own session, adding to the same counters.
     let a = CassandraUsage::connect(&cassandra.node).await.unwrap();
     let b = CassandraUsage::connect(&cassandra.node).await.unwrap();
@@ -59,6 +62,47 @@ async fn replicas_add_up_in_a_sliding_day_and_the_summary_table_is_the_original_
     );
     restarted.flush_ledger().await.unwrap();
     assert_eq!(ledger.summary("small").await.unwrap(), Some(30));
+}
+
+/// Runs the shipped CQL file, statement by statement, then checks its keyspace is in place.
+async fn apply_operations_cql(node: &str) {
+    let path = chainx_testkit::workspace_root().join("docker/fast_layer/scylla/operations.cql");
+    let cql = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("'replication_factor': 3", "'replication_factor': 1");
+    let session = scylla::client::session_builder::SessionBuilder::new()
+        .known_node(node)
+        .build()
+        .await
+        .unwrap();
+    let without_comments: String = cql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let statements: Vec<&str> = without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+    for statement in statements {
+        session.query_unpaged(statement, &[]).await.unwrap();
+    }
+    let rows = session
+        .query_unpaged(
+            "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'operations'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    let (replication,): (std::collections::HashMap<String, String>,) = rows.first_row().unwrap();
+    assert!(
+        replication["class"].ends_with("NetworkTopologyStrategy"),
+        "{replication:?}"
+    );
 }
 
 fn key(name: &str, rps: u32, daily: u64) -> chainx_keys::Key {
