@@ -323,6 +323,12 @@ async fn prometheus_scrapes_the_jobs_and_the_dashboards_read_only_exposed_metric
     })
     .await;
     assert_eq!(lag, 0.0);
+    let decoder_lag = eventually("the decoder's lag to read 0", Duration::from_secs(60), || async move {
+        let v = p.value(r#"chainx_consumer_lag_messages{job="tx-decoder"}"#).await?;
+        (v == 0.0).then_some(v)
+    })
+    .await;
+    assert_eq!(decoder_lag, 0.0);
     let budget = prometheus
         .value(r#"chainx_key_budget_left_calls{job="block-clock",key="ops_key"}"#)
         .await

@@ -75,7 +75,8 @@ impl TxCrawler {
             &t.contract_interaction,
         ])?;
         let brokers = &self.kafka.brokers;
-        let consumer = self.kafka.consumer(&self.cfg.group)?;
+        let consumer = Arc::new(self.kafka.consumer(&self.cfg.group)?);
+        let _lag = crate::metrics::watch_consumer_lag(self.metrics.clone(), &self.cfg.group, consumer.clone());
         consumer
             .subscribe(&[&t.tx_hash_ids])
             .map_err(|e| Error::kafka(brokers, format!("subscribing to {}", t.tx_hash_ids), e))?;

@@ -2,6 +2,7 @@
 //! interactions and publishes each, decoded or with the reason it is not, to
 //! `{network}.mined.tx.3.contract_interaction.decoded`. At-least-once, like the crawler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chainx_evm::{AbiRegistry, TransactionRow};
@@ -40,7 +41,8 @@ impl TxDecoder {
         self.kafka
             .require_topics(&[&t.contract_interaction, &t.contract_interaction_decoded])?;
         let brokers = self.kafka.brokers.clone();
-        let consumer = self.kafka.consumer(&self.group)?;
+        let consumer = Arc::new(self.kafka.consumer(&self.group)?);
+        let _lag = crate::metrics::watch_consumer_lag(self.metrics.clone(), &self.group, consumer.clone());
         consumer
             .subscribe(&[&t.contract_interaction])
             .map_err(|e| Error::kafka(&brokers, format!("subscribing to {}", t.contract_interaction), e))?;

@@ -1,7 +1,9 @@
 //! Prometheus metrics of the streaming jobs, served as text on `--metrics-addr` (`/metrics`).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,11 +11,22 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::Offset;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabel {
     pub topic: String,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupTopicLabel {
+    pub group: String,
+    pub topic: String,
+}
+
+/// How often the crawler and decoder measure their consumer lag.
+const LAG_EVERY: Duration = Duration::from_secs(10);
 
 /// The fast layer's metrics; names follow Prometheus rules (`chainx_` prefix, base units).
 #[derive(Debug, Clone)]
@@ -32,6 +45,8 @@ pub struct FastMetrics {
     pub messages: Family<TopicLabel, Counter>,
     /// Reorg events published (blocks removed).
     pub reorged_blocks: Counter,
+    /// Messages behind the end of the partitions this replica holds, per group and topic.
+    pub consumer_lag: Family<GroupTopicLabel, Gauge>,
 }
 
 impl FastMetrics {
@@ -44,6 +59,7 @@ impl FastMetrics {
             publish_latency_seconds: Histogram::new([0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0]),
             messages: Family::default(),
             reorged_blocks: Counter::default(),
+            consumer_lag: Family::default(),
         };
         registry.register(
             "chainx_head_lag_blocks",
@@ -77,6 +93,11 @@ impl FastMetrics {
             m.messages.clone(),
         );
         registry.register(
+            "chainx_consumer_lag_messages",
+            "Messages not yet consumed by this replica of the consumer group, per topic",
+            m.consumer_lag.clone(),
+        );
+        registry.register(
             "chainx_reorged_blocks",
             "Blocks published as removed by a reorg",
             m.reorged_blocks.clone(),
@@ -97,6 +118,30 @@ impl FastMetrics {
         }
     }
 
+    /// Sets the consumer lag of `group`: each held partition's high watermark (asked of the
+    /// broker; blocking) minus the consumer's position, which steps over transaction markers, so
+    /// a caught-up consumer reads 0.
+    fn measure_lag(&self, group: &str, consumer: &StreamConsumer) {
+        let Ok(positions) = consumer.position() else { return };
+        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+        for e in positions.elements() {
+            // Nothing consumed yet on a partition (no position): not counted until it is.
+            let Offset::Offset(at) = e.offset() else { continue };
+            let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)) else {
+                continue;
+            };
+            *lag.entry(e.topic().to_string()).or_default() += (high - at).max(0);
+        }
+        for (topic, behind) in lag {
+            self.consumer_lag
+                .get_or_create(&GroupTopicLabel {
+                    group: group.to_string(),
+                    topic,
+                })
+                .set(behind);
+        }
+    }
+
     pub fn published(&self, topic: &str, n: u64) {
         self.messages
             .get_or_create(&TopicLabel {
@@ -104,4 +149,38 @@ impl FastMetrics {
             })
             .inc_by(n);
     }
+}
+
+/// Stops a lag measurement when dropped.
+#[derive(Debug)]
+pub struct LagWatch(tokio::task::JoinHandle<()>);
+
+impl Drop for LagWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Every 10 s, off the consuming loop (which may wait on an idle topic), sets `group`'s
+/// consumer lag per topic.
+pub fn watch_consumer_lag(
+    metrics: Option<FastMetrics>,
+    group: &str,
+    consumer: Arc<StreamConsumer>,
+) -> Option<LagWatch> {
+    let metrics = metrics?;
+    let group = group.to_string();
+    Some(LagWatch(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(LAG_EVERY);
+        loop {
+            tick.tick().await;
+            let (metrics, group, consumer) = (metrics.clone(), group.clone(), consumer.clone());
+            if tokio::task::spawn_blocking(move || metrics.measure_lag(&group, &consumer))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })))
 }

@@ -60,6 +60,13 @@ async fn replicas_share_the_daily_budget_and_cool_downs() {
     let usage = b.usage().await.unwrap();
     assert_eq!(usage[0], ("small".to_string(), 30));
     assert_eq!(usage[1], ("big".to_string(), 50));
+    // The budget gauges read both replicas' use back from Redis.
+    let (registry, metrics) = metrics();
+    let b = b.with_metrics(metrics);
+    b.report_budgets().await.unwrap();
+    let page = text(&registry);
+    assert_eq!(sample(&page, "chainx_key_budget_left_calls", "small"), 0.0);
+    assert_eq!(sample(&page, "chainx_key_budget_left_calls", "big"), 1_000_000.0 - 50.0);
 
     // A rate limit seen by one replica cools the key down for the other.
     let c = KeyPool::shared(vec![key("x", 100, 1000), key("y", 100, 1000)], &redis.url, "t3")
@@ -96,6 +103,22 @@ async fn an_unreachable_coordinator_is_a_clear_error() {
         err.contains("check that Redis is running") && !err.contains("hunter2"),
         "{err}"
     );
+}
+
+fn metrics() -> (prometheus_client::registry::Registry, chainx_telemetry::ProviderMetrics) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = chainx_telemetry::ProviderMetrics::new(&mut registry);
+    (registry, metrics)
+}
+
+fn text(registry: &prometheus_client::registry::Registry) -> String {
+    let mut page = String::new();
+    prometheus_client::encoding::text::encode(&mut page, registry).unwrap();
+    page
+}
+
+fn sample(page: &str, name: &str, key: &str) -> f64 {
+    chainx_telemetry::sample(page, name, &[("key", key)]).unwrap_or_else(|| panic!("no {name} for {key}:\n{page}"))
 }
 
 async fn exclusive(redis: &Redis, ns: &str, replica: &str, keys: Vec<Key>, ttl: Duration) -> KeyPool {
@@ -183,13 +206,34 @@ async fn exclusive_replicas_rotate_to_the_least_used_key() {
     let redis = Redis::start().await;
     let keys = vec![key("p", 1000, 1_000_000), key("q", 1000, 1_000_000)];
     // Rotation at every request: the replica moves to whichever key is used least.
+    let (registry, metrics) = metrics();
     let pool = KeyPool::exclusive(keys, &redis.url, "x4", "r", Duration::from_secs(30))
         .await
         .unwrap()
-        .with_rotation(Duration::ZERO);
+        .with_rotation(Duration::ZERO)
+        .with_metrics(metrics);
     let mut used = std::collections::BTreeMap::new();
     for _ in 0..20 {
         *used.entry(pool.acquire(1).await.unwrap().name).or_insert(0) += 1;
     }
     assert_eq!(used.values().copied().collect::<Vec<_>>(), vec![10, 10], "{used:?}");
+    // Every request after the first rotated: 20 leases, 19 hand-backs; then the job's release.
+    let page = text(&registry);
+    let changes = |change: &str| {
+        chainx_telemetry::sample(&page, "chainx_key_lease_changes_total", &[("change", change)]).unwrap()
+    };
+    assert_eq!(
+        (changes("leased"), changes("released"), changes("lost")),
+        (20.0, 19.0, 0.0),
+        "{page}"
+    );
+    pool.release().await;
+    assert_eq!(
+        chainx_telemetry::sample(
+            &text(&registry),
+            "chainx_key_lease_changes_total",
+            &[("change", "released")]
+        ),
+        Some(20.0)
+    );
 }
