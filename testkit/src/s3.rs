@@ -42,8 +42,10 @@ impl S3 {
             .arg(format!("-s3.config={}", dir.path().join("s3.json").display()))
             .arg(format!("-bucket={bucket}"));
         // Every other listener on a free port too (the defaults collide between tests).
+        // The master's port is kept: readiness asks it for a writable volume (below).
+        let master = free_port();
+        cmd.arg(format!("-master.port={master}"));
         for flag in [
-            "master.port",
             "master.port.grpc",
             "volume.port",
             "volume.port.grpc",
@@ -67,6 +69,7 @@ impl S3 {
         // gets 403 (auth on) rather than 404 or a refused connection.
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last_answer = String::new();
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
@@ -74,14 +77,26 @@ impl S3 {
                     std::fs::read_to_string(dir.path().join("weed.log")).unwrap_or_default()
                 );
             }
-            if let Ok(r) = client.head(format!("{endpoint}/{bucket}")).send().await {
-                if r.status().as_u16() == 403 || r.status().is_success() {
-                    break;
+            // Ready once the S3 gateway answers (403: auth is on) and the master can hand out a
+            // file id, i.e. a volume server has registered and a writable volume exists. Without
+            // the second check the first PUT waits for volume growth, which under a loaded
+            // machine outlasted the client's 30 s timeout.
+            let gateway = client.head(format!("{endpoint}/{bucket}")).send().await;
+            if gateway.is_ok_and(|r| r.status().as_u16() == 403 || r.status().is_success()) {
+                let assign = client.get(format!("http://127.0.0.1:{master}/dir/assign")).send().await;
+                if let Ok(r) = assign {
+                    let body = r.text().await.unwrap_or_default();
+                    if body.contains("\"fid\"") {
+                        break;
+                    }
+                    last_answer = body;
                 }
             }
+            // SeaweedFS sizes its volume count from the free disk space: a full disk shows here as
+            // "no free volumes left".
             assert!(
                 Instant::now() < deadline,
-                "SeaweedFS did not serve S3 within 60 s; see {}/weed.log",
+                "SeaweedFS did not serve S3 within 60 s (master: {last_answer}; is the disk full?); see {}/weed.log",
                 dir.path().display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
