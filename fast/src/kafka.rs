@@ -308,3 +308,19 @@ pub async fn await_deliveries(
 
 /// Messages delivered per topic.
 pub type BTreeCounts = std::collections::BTreeMap<String, u64>;
+
+/// Messages behind the end of each topic: for every `(topic, partition, next offset to read)`,
+/// the partition's high watermark (asked of the broker, so this blocks) minus that offset,
+/// summed per topic. Partitions whose watermark cannot be read are left out.
+pub fn lag_per_topic<'a>(
+    consumer: &StreamConsumer,
+    positions: impl IntoIterator<Item = (&'a str, i32, i64)>,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut lag = std::collections::BTreeMap::new();
+    for (topic, partition, at) in positions {
+        if let Ok((_, high)) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(5)) {
+            *lag.entry(topic.to_string()).or_default() += (high - at).max(0);
+        }
+    }
+    lag
+}

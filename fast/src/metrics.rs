@@ -1,6 +1,5 @@
 //! Prometheus metrics of the streaming jobs, served as text on `--metrics-addr` (`/metrics`).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -123,16 +122,16 @@ impl FastMetrics {
     /// a caught-up consumer reads 0.
     fn measure_lag(&self, group: &str, consumer: &StreamConsumer) {
         let Ok(positions) = consumer.position() else { return };
-        let mut lag: BTreeMap<String, i64> = BTreeMap::new();
-        for e in positions.elements() {
-            // Nothing consumed yet on a partition (no position): not counted until it is.
-            let Offset::Offset(at) = e.offset() else { continue };
-            let Ok((_, high)) = consumer.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(5)) else {
-                continue;
-            };
-            *lag.entry(e.topic().to_string()).or_default() += (high - at).max(0);
-        }
-        for (topic, behind) in lag {
+        // A partition with nothing consumed yet has no position: not counted until it has.
+        let at: Vec<(String, i32, i64)> = positions
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        for (topic, behind) in crate::kafka::lag_per_topic(consumer, at.iter().map(|(t, p, o)| (t.as_str(), *p, *o))) {
             self.consumer_lag
                 .get_or_create(&GroupTopicLabel {
                     group: group.to_string(),
@@ -151,9 +150,26 @@ impl FastMetrics {
     }
 }
 
-/// Stops a lag measurement when dropped.
+/// A lag measurement run every few seconds on a blocking thread (it asks the broker), off the
+/// consuming loop, which may be waiting on an idle topic; stops when dropped.
 #[derive(Debug)]
 pub struct LagWatch(tokio::task::JoinHandle<()>);
+
+impl LagWatch {
+    pub fn spawn(every: Duration, measure: impl Fn() + Send + Sync + 'static) -> LagWatch {
+        let measure = Arc::new(measure);
+        LagWatch(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let measure = measure.clone();
+                if tokio::task::spawn_blocking(move || measure()).await.is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+}
 
 impl Drop for LagWatch {
     fn drop(&mut self) {
@@ -161,8 +177,7 @@ impl Drop for LagWatch {
     }
 }
 
-/// Every 10 s, off the consuming loop (which may wait on an idle topic), sets `group`'s
-/// consumer lag per topic.
+/// Every 10 s, sets `group`'s consumer lag per topic.
 pub fn watch_consumer_lag(
     metrics: Option<FastMetrics>,
     group: &str,
@@ -170,17 +185,7 @@ pub fn watch_consumer_lag(
 ) -> Option<LagWatch> {
     let metrics = metrics?;
     let group = group.to_string();
-    Some(LagWatch(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(LAG_EVERY);
-        loop {
-            tick.tick().await;
-            let (metrics, group, consumer) = (metrics.clone(), group.clone(), consumer.clone());
-            if tokio::task::spawn_blocking(move || metrics.measure_lag(&group, &consumer))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    })))
+    Some(LagWatch::spawn(LAG_EVERY, move || {
+        metrics.measure_lag(&group, &consumer)
+    }))
 }

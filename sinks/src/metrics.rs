@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chainx_fast::kafka::lag_per_topic;
+use chainx_fast::metrics::LagWatch;
 use chainx_telemetry::LakeMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 
 use crate::buffer::Tp;
 
@@ -58,53 +60,26 @@ impl SinkMetrics {
     }
 }
 
-/// The next offset the sink will read, per topic-partition.
+/// The next offset the sink will read, per topic-partition, as of its last flush: past what it
+/// consumed, and past transaction markers (which hold offsets but are never delivered).
 pub(crate) type Positions = Arc<Mutex<BTreeMap<Tp, i64>>>;
 
-/// Stops the lag measurement when dropped.
-#[derive(Debug)]
-pub(crate) struct LagWatch(tokio::task::JoinHandle<()>);
-
-impl Drop for LagWatch {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Every `every`, sets consumer lag per topic: each partition's high watermark (asked of the
-/// broker on a blocking thread, so the sink never waits for it) minus the sink's position.
+/// Every `every`, sets consumer lag per topic: each partition's high watermark minus the
+/// sink's position (see [`Positions`]).
 pub(crate) fn watch_lag(
     consumer: StreamConsumer,
     positions: Positions,
     metrics: SinkMetrics,
     every: Duration,
 ) -> LagWatch {
-    let consumer = Arc::new(consumer);
-    LagWatch(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            let now: Vec<(Tp, i64)> = match positions.lock() {
-                Ok(p) => p.iter().map(|(tp, o)| (tp.clone(), *o)).collect(),
-                Err(_) => return,
-            };
-            let consumer = consumer.clone();
-            let Ok(lag) = tokio::task::spawn_blocking(move || {
-                let mut lag: BTreeMap<String, i64> = BTreeMap::new();
-                for ((topic, partition), at) in now {
-                    if let Ok((_, high)) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5)) {
-                        *lag.entry(topic.to_string()).or_default() += (high - at).max(0);
-                    }
-                }
-                lag
-            })
-            .await
-            else {
-                return;
-            };
-            for (topic, behind) in lag {
-                metrics.consumer_lag.get_or_create(&TopicLabel { topic }).set(behind);
-            }
+    LagWatch::spawn(every, move || {
+        let now: Vec<(Tp, i64)> = match positions.lock() {
+            Ok(p) => p.iter().map(|(tp, o)| (tp.clone(), *o)).collect(),
+            Err(_) => return,
+        };
+        let at = now.iter().map(|((topic, partition), o)| (&**topic, *partition, *o));
+        for (topic, behind) in lag_per_topic(&consumer, at) {
+            metrics.consumer_lag.get_or_create(&TopicLabel { topic }).set(behind);
         }
-    }))
+    })
 }
