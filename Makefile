@@ -2,19 +2,23 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/chainx/target
 export CARGO_TARGET_DIR
 
-.PHONY: demo test chain lint lint_deploy bench clean-lake build publish secrets network
+.PHONY: setup demo test chain lint lint_deploy bench clean-lake build publish secrets network
+
+## Everything the tests and CI's lint need (Debian packages, PyPI venvs, Maven jars, npm), once;
+## a warm machine checks in seconds. `scripts/setup.sh --dry-run` says what it would install.
+setup:
+	scripts/setup.sh test
 
 ## Start the local fixture chain, backfill it into ./lake, print counts and rows.
 demo:
+	scripts/setup.sh demo
 	scripts/demo.sh
 
 ## The whole test suite (dev profile), against real anvil and the recorded mainnet replies,
-## then third-party readers (delta-rs, DuckDB) over a lake the chainx binary landed.
-test: chain
-	cargo test --workspace
-	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(tests/readers/setup.sh)/bin/python -m pytest -q tests/readers
-	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(airflow/setup.sh)/bin/python -m pytest -q airflow/tests
-	CHAINX_BIN=$(CARGO_TARGET_DIR)/debug/chainx $$(scripts/services/hive/setup.sh)/bin/python -m pytest -q tests/hive
+## then the Python suites (installer, third-party readers, Airflow, Hive). Every suite runs even
+## when one fails; the last line names the failed ones.
+test: setup chain
+	scripts/test.sh
 
 ## Build (once, cached) the fixture chain and link it at .chain/.
 chain:
@@ -28,7 +32,7 @@ lint: lint_deploy
 ## Deployment files without an engine: every compose/swarm file through docker-compose (and
 ## `docker stack config` where the client has it), Prometheus's config through promtool, then
 ## scripts/lint_deploy.py (images, ports, volumes, secrets, health checks, limits, README).
-lint_deploy:
+lint_deploy: setup
 	for f in services/*_layer/compose.yml services/*_layer/swarm.yml; do docker-compose -f $$f config -q 2>/dev/null || { docker-compose -f $$f config -q; exit 1; }; done
 	if docker stack config --help >/dev/null 2>&1; then for f in services/*_layer/swarm.yml; do docker stack config -c $$f >/dev/null || exit 1; done; fi
 	promtool check config services/ops_layer/prometheus/prometheus.yml
