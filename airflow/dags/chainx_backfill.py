@@ -36,7 +36,11 @@ with DAG(
         "from_block": Param(type="integer", minimum=0, description="First block, inclusive"),
         "to_block": Param(type="integer", minimum=0, description="Last block, inclusive"),
         "chunk_size": Param(10_000, type="integer", minimum=1, description="Blocks per task"),
-        "lake": Param("lake", type="string", description="Lake root: folder, hdfs://, s3://"),
+        "lake": Param(
+            None,
+            type=["null", "string"],
+            description="Lake root: folder, hdfs://, s3://; unset: the config file's [lake] path, else ./lake",
+        ),
         "rpc_url": Param(
             None,
             type=["null", "string"],
@@ -63,7 +67,7 @@ with DAG(
         task_id="backfill_chunk",
         pool=RPC_POOL,
         map_index_template="{{ task.args[2] }}..{{ task.args[4] }}",
-        lake="{{ params.lake }}",
+        lake="{{ params.lake or '' }}",
         rpc_url="{{ params.rpc_url or '' }}",
         key_names="{{ params.key_names | join(',') }}",
         chainx_bin="{{ params.chainx_bin }}",

@@ -23,7 +23,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from chainx_airflow import RPC_POOL, ChainxOperator, chunks
 
 COMMON = {
-    "lake": "{{ params.lake }}",
+    "lake": "{{ params.lake or '' }}",
     "rpc_url": "{{ params.rpc_url or '' }}",
     "key_names": "{{ params.key_names | join(',') }}",
     "chainx_bin": "{{ params.chainx_bin }}",
@@ -47,7 +47,7 @@ with DAG(
     tags=["chainx", "batch"],
     params={
         "chunk_size": Param(10_000, type="integer", minimum=1),
-        "lake": Param("lake", type="string"),
+        "lake": Param(None, type=["null", "string"], description="unset: the config file's [lake] path"),
         "rpc_url": Param(None, type=["null", "string"]),
         "key_names": Param([], type="array"),
         "chainx_bin": Param("chainx", type="string"),

@@ -103,6 +103,16 @@ def test_backfill_dag_lands_exactly_the_range_and_a_rerun_adds_nothing(airflow_e
     assert lake_show(lake) == tables
 
 
+def test_without_a_lake_param_the_config_files_lake_is_used(airflow_env, node, tmp_path):
+    lake = tmp_path / "shared-lake"
+    config = tmp_path / "chainx.toml"
+    config.write_text(f'[lake]\npath = "{lake}"\n')
+    conf = {"from_block": 0, "to_block": 20, "chunk_size": 10, "rpc_url": node, "chainx_bin": CHAINX,
+            "config": str(config)}
+    airflow(airflow_env, "dags", "test", "chainx_backfill", "-c", json.dumps(conf))
+    assert lake_show(lake)["blocks"] == (21, "0-20"), "the DAG did not land in the config file's lake"
+
+
 def test_daily_dag_lands_its_day(airflow_env, node, manifest, tmp_path):
     lake = tmp_path / "lake"
     conf = {"lake": str(lake), "rpc_url": node, "chainx_bin": CHAINX, "chunk_size": 50}

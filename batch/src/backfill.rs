@@ -70,7 +70,8 @@ pub struct Summary {
     pub calls: u64,
     pub http_requests: u64,
     pub retries: u64,
-    pub orphans_removed: usize,
+    /// Commits retried because another writer of the lake committed first.
+    pub conflicts_retried: u64,
     pub elapsed: Duration,
 }
 
@@ -93,7 +94,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "backfill {}..={}: {} blocks, {} transactions, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
-             {} already landed, {:.1}s, {:.1} blocks/s",
+             {} already landed, {} commits retried after another writer's, {:.1}s, {:.1} blocks/s",
             self.from,
             self.to,
             self.blocks,
@@ -103,6 +104,7 @@ impl fmt::Display for Summary {
             self.http_requests,
             self.retries,
             self.skipped_blocks,
+            self.conflicts_retried,
             self.elapsed.as_secs_f64(),
             self.blocks_per_second()
         )
@@ -136,7 +138,6 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     }
     let mut blocks = LakeTable::open_or_create(&lake, TableKind::Blocks).await?;
     let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await?;
-    let orphans_removed = blocks.remove_orphans().await? + txs.remove_orphans().await?;
 
     let want = BlockRanges::span(cfg.from, cfg.to);
     let landed = blocks.covered()?.intersect(&txs.covered()?);
@@ -145,7 +146,6 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         from: cfg.from,
         to: cfg.to,
         skipped_blocks: want.count() - todo.count(),
-        orphans_removed,
         ..Summary::default()
     };
     tracing::info!(
@@ -162,16 +162,10 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         bar: progress.clone(),
         txs: AtomicU64::new(0),
     };
-    let result = run(fetcher, cfg, &todo, &mut blocks, &mut txs, &progress, &mut summary).await;
-    if result.is_err() {
-        // Leave nothing half-written behind for a Hive reader; the next run resumes.
-        for table in [&mut blocks, &mut txs] {
-            if let Err(e) = table.remove_orphans().await {
-                tracing::warn!(table = table.kind().name(), "could not clean up after the failure: {e}");
-            }
-        }
-    }
-    result?;
+    // A failed run leaves at most the files of its last, uncommitted chunk: `chainx lake vacuum`
+    // removes them once past its retention (they cannot be told from another writer's yet).
+    run(fetcher, cfg, &todo, &mut blocks, &mut txs, &progress, &mut summary).await?;
+    summary.conflicts_retried = blocks.conflicts_retried() + txs.conflicts_retried();
     progress.bar.finish_and_clear();
     summary.calls = stats.calls() - calls0;
     summary.http_requests = stats.http_requests() - http0;
@@ -273,9 +267,8 @@ async fn land<R>(
         // Rows come in block order (fetched blocks are sorted), so a range is a slice.
         let start = rows.partition_point(|r| block_of(r) < a);
         let end = rows.partition_point(|r| block_of(r) <= b);
-        let part = &rows[start..end];
-        landed += part.len() as u64;
-        table.append(encode(part)?, a, b).await?;
+        // Another writer may land some of them meanwhile: the append counts what it added.
+        landed += table.append(encode(&rows[start..end])?, a, b).await?;
     }
     Ok(landed)
 }

@@ -334,8 +334,43 @@ pub struct HiveSyncArgs {
 pub enum LakeCommand {
     /// Row counts, coverage and the first rows of each table
     Show(LakeShowArgs),
-    /// Merge each partition's small files into one, then delete the replaced files
+    /// Merge each partition's small files into one, then delete the replaced files (safe beside
+    /// backfills, sinks, unwinds and other compactions)
     Compact(LakeCompactArgs),
+    /// Delete data files no live version reads (replaced, or never committed) once older than
+    /// the retention
+    Vacuum(LakeVacuumArgs),
+    /// Check coverage against rows, transaction_count against transaction rows and, with
+    /// --rpc-url, the stored block hashes against the node's; exits 1 and lists bad ranges
+    Verify(Box<LakeVerifyArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeVerifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE")]
+    pub lake: Option<String>,
+    /// Also compare every stored block hash with the node's (one call per block, batched)
+    #[command(flatten)]
+    pub rpc: RpcArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LakeVacuumArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
+    #[arg(long, env = "CHAINX_LAKE")]
+    pub lake: Option<String>,
+    /// Keep unreferenced files younger than this: it must exceed the longest time a writer
+    /// takes from writing a file to committing it, or vacuum deletes its files before it commits
+    #[arg(long, env = "CHAINX_VACUUM_RETENTION_HOURS", default_value_t = 1.0)]
+    pub retention_hours: f64,
+    /// List what would be deleted, delete nothing
+    #[arg(long, env = "CHAINX_VACUUM_DRY_RUN")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,8 +20,14 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // Logs go to stderr so that stdout carries only results (the summary line, `lake show`).
     // Our crates at info; dependencies (the Delta kernel logs every snapshot) only at warn.
+    // delta-rs's commit loop is off: with several writers a lost commit race is routine, and
+    // chainx's own protocol (chainx_tables::commit) retries it; a real failure comes back as
+    // an error.
     let filter = EnvFilter::try_from_env("CHAINX_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("warn,chainx=info,chainx_batch=info,chainx_evm=info,chainx_tables=info,chainx_fast=info")
+        EnvFilter::new(
+            "warn,chainx=info,chainx_batch=info,chainx_evm=info,chainx_tables=info,chainx_fast=info,\
+             chainx_sinks=info,chainx_keys=info,deltalake_core::kernel::transaction=off",
+        )
     });
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

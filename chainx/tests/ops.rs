@@ -45,7 +45,9 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
             .spawn()
-            .expect("`prometheus` (Debian package prometheus) must be on PATH; .ci/run installs it");
+            .expect(
+                "`prometheus` (Debian package prometheus) must be on PATH; scripts/setup.sh (make setup) installs it",
+            );
         Prometheus {
             child,
             url: format!("http://{addr}"),

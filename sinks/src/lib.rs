@@ -28,7 +28,7 @@
 mod buffer;
 pub mod metrics;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +89,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A pause in the input this long flushes what is buffered.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
 
+/// Landed block hashes kept for reorgs: deeper than any reorg the clock follows.
+const LANDED_HASHES_KEPT: usize = 4096;
+
 /// How often consumer lag is measured (it asks the broker for every partition's high watermark).
 const LAG_EVERY: Duration = Duration::from_secs(10);
 
@@ -129,6 +132,10 @@ struct Tables {
     /// Per table and topic-partition, the offset its last commit resumes from: messages below
     /// it are already accounted for in that table.
     starts: HashMap<(TableKind, Tp), i64>,
+    /// The hashes of the last [`LANDED_HASHES_KEPT`] blocks whose transactions this sink landed:
+    /// a transaction of a covered height is dropped only if its block is the one landed there.
+    /// One of a replacement block, arriving before the `removed` event of the old one, waits.
+    landed_hashes: BTreeMap<u64, String>,
 }
 
 impl Tables {
@@ -136,6 +143,20 @@ impl Tables {
         self.starts
             .get(&(kind, tp.clone()))
             .is_some_and(|start| offset < *start)
+    }
+
+    /// Whether a transaction of block `number` with `hash` has landed: its height is covered,
+    /// by that hash as far as this sink knows. Heights the backfill landed are final (it stops
+    /// at the finalized block), so their hash is not needed.
+    fn tx_landed(&self, number: u64, hash: &str) -> bool {
+        self.covered_txs.contains(number) && self.landed_hashes.get(&number).is_none_or(|h| h == hash)
+    }
+
+    fn landed(&mut self, number: u64, hash: String) {
+        self.landed_hashes.insert(number, hash);
+        while self.landed_hashes.len() > LANDED_HASHES_KEPT {
+            self.landed_hashes.pop_first();
+        }
     }
 
     fn refresh_coverage(&mut self) -> Result<()> {
@@ -182,11 +203,10 @@ impl LakeSink {
             covered_blocks: BlockRanges::new(),
             covered_txs: BlockRanges::new(),
             starts: HashMap::new(),
+            landed_hashes: BTreeMap::new(),
         };
-        // A sink killed between writing files and committing leaves files no version reads.
-        for table in [&mut tables.blocks, &mut tables.txs, &mut tables.decoded] {
-            table.remove_orphans().await?;
-        }
+        // Files a killed sink wrote and never committed stay until `chainx lake vacuum`: at
+        // start-up they cannot be told from files another writer is about to commit.
         tables.refresh_coverage()?;
 
         let consumer = self.kafka.consumer(&format!("chainx-sink.{}", t.blocks))?;
@@ -398,7 +418,7 @@ impl LakeSink {
 
     /// Unwinds reorganised blocks (decoded calls first, then transactions, then blocks: the
     /// removed event is read again until both block tables have recorded it), then appends
-    /// what is complete, one commit per table.
+    /// what is complete, one commit per table: transactions before blocks, like the backfill.
     async fn flush(
         &self,
         tables: &mut Tables,
@@ -444,25 +464,6 @@ impl LakeSink {
             self.committed(table, 0, started)?;
         }
 
-        if !blocks.rows.is_empty() {
-            let started = Instant::now();
-            let mut adding = BlockRanges::new();
-            let mut rows = Vec::with_capacity(blocks.rows.len());
-            for (n, (row, tp, offset)) in std::mem::take(&mut blocks.rows) {
-                adding.insert(n, n);
-                blocks.offsets.release(&tp, offset);
-                rows.push(row);
-            }
-            let batch = blocks_batch(&rows)?;
-            tables
-                .blocks
-                .append_blocks(batch, &adding, &blocks.offsets.resume_points())
-                .await?;
-            summary.blocks_landed += rows.len() as u64;
-            summary.commits += 1;
-            self.committed(&tables.blocks, rows.len(), started)?;
-            tracing::info!(blocks = %adding, "landed blocks");
-        }
         let complete = txs.complete();
         if !complete.is_empty() {
             let started = Instant::now();
@@ -473,6 +474,7 @@ impl LakeSink {
                 adding.insert(n, n);
                 if let Some((hash, _, tp, offset)) = txs.blocks.remove(&n) {
                     txs.offsets.release(&tp, offset);
+                    tables.landed(n, hash.clone());
                     for branch in txs.txs.remove(&n).unwrap_or_default().branches {
                         for t in &branch.txs {
                             txs.offsets.release(&t.tp, t.offset);
@@ -499,14 +501,44 @@ impl LakeSink {
             }
             txs.rows = txs.txs.values().map(BlockTxs::len).sum();
             let batch = transactions_batch(&rows)?;
-            tables
+            let landed = tables
                 .txs
                 .append_blocks(batch, &adding, &txs.offsets.resume_points())
                 .await?;
-            summary.transactions_landed += rows.len() as u64;
+            summary.transactions_landed += landed;
             summary.commits += 1;
-            self.committed(&tables.txs, rows.len(), started)?;
+            self.committed(&tables.txs, landed as usize, started)?;
             tracing::info!(blocks = %adding, transactions = rows.len(), "landed transactions");
+        }
+        // A block row lands once its transactions have (here or by another writer): the lake's
+        // one write order, so a block row always means its transactions are there.
+        let txs_covered = tables.txs.covered()?;
+        let ready: Vec<u64> = blocks
+            .rows
+            .keys()
+            .copied()
+            .filter(|n| txs_covered.contains(*n))
+            .collect();
+        if !ready.is_empty() {
+            let started = Instant::now();
+            let mut adding = BlockRanges::new();
+            let mut rows = Vec::with_capacity(ready.len());
+            for n in ready {
+                if let Some((row, tp, offset)) = blocks.rows.remove(&n) {
+                    adding.insert(n, n);
+                    blocks.offsets.release(&tp, offset);
+                    rows.push(row);
+                }
+            }
+            let batch = blocks_batch(&rows)?;
+            let landed = tables
+                .blocks
+                .append_blocks(batch, &adding, &blocks.offsets.resume_points())
+                .await?;
+            summary.blocks_landed += landed;
+            summary.commits += 1;
+            self.committed(&tables.blocks, landed as usize, started)?;
+            tracing::info!(blocks = %adding, "landed blocks");
         }
         if !decoded.rows.is_empty() {
             let started = Instant::now();
@@ -613,6 +645,7 @@ fn on_block(
         });
         txs.offsets.hold(tp, offset);
         tables.covered_txs = tables.covered_txs.subtract(&BlockRanges::span(n, n));
+        tables.landed_hashes.remove(&n);
     } else if tables.covered_txs.contains(n) {
         txs.offsets.consume(tp, offset);
     } else if msg.removed {
@@ -650,7 +683,7 @@ fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer
         }
     };
     let offset = m.offset();
-    if tables.seen(TableKind::Transactions, tp, offset) || tables.covered_txs.contains(row.block_number) {
+    if tables.seen(TableKind::Transactions, tp, offset) || tables.tx_landed(row.block_number, row.block_hash) {
         txs.offsets.consume(tp, offset);
         return Ok(());
     }

@@ -1,20 +1,23 @@
 //! Compaction: a streaming sink commits often, so partitions fill with small files. This merges
 //! each partition's files into one (rows sorted by block, then position), commits the swap as
-//! one Delta `OPTIMIZE` (no data change, coverage untouched), then vacuums the replaced files
-//! at once so that the plain Hive view (every Parquet file in the folders) still equals Delta's.
-//! Without datafusion (deltalake's own optimize needs it), hence written here.
+//! one Delta `OPTIMIZE` (no data change, coverage untouched), then deletes exactly the files it
+//! replaced, so that a plain listing (every Parquet file in the folders) holds no row twice.
+//! It runs beside other writers under the lake's commit protocol ([`crate::commit`]): if an
+//! unwind or another compaction replaced one of its files first, it plans again, so it never
+//! brings back a row that was deleted. Without datafusion (deltalake's own optimize needs it),
+//! hence written here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Remove};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::Path;
 
+use crate::commit::{Outcome, Plan};
 use crate::error::{Error, Result};
 use crate::read::{file_bytes, parquet_batches};
 use crate::schema::{TableKind, PARTITION_COLUMN};
@@ -93,18 +96,67 @@ impl LakeTable {
         Ok(out)
     }
 
+    /// The rows of a live file, or `None` if it is gone and no longer live (another writer
+    /// replaced and deleted it since this snapshot): the caller plans again.
+    pub(crate) async fn read_live_file(&mut self, path: &Path, date: &str) -> Result<Option<Vec<RecordBatch>>> {
+        match self.read_file(path, date).await {
+            Ok(batches) => Ok(Some(batches)),
+            Err(e) => {
+                self.refresh().await?;
+                if self.live_paths()?.contains(path.as_ref()) {
+                    Err(e)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
     /// Merges every partition holding more than one file into one file, then deletes the
-    /// replaced files. Safe next to a running writer: appends never conflict with it.
+    /// replaced files. Safe next to any other writer (see the module's comment).
     pub async fn compact(&mut self) -> Result<CompactSummary> {
-        self.refresh().await?;
+        loop {
+            self.refresh().await?;
+            let Some((plan, summary)) = self.plan_compaction().await? else {
+                continue;
+            };
+            if summary.partitions == 0 {
+                return Ok(summary);
+            }
+            let operation = DeltaOperation::Optimize {
+                predicate: None,
+                target_size: 0,
+            };
+            let info = ("chainx.compacted", format!("{} partitions", summary.partitions));
+            match self.commit_plan(&plan, &[], operation, info).await? {
+                Outcome::Stale => continue,
+                Outcome::Committed(version) => {
+                    tracing::info!(
+                        table = self.kind().name(),
+                        version,
+                        partitions = summary.partitions,
+                        "compacted"
+                    );
+                    self.delete_removed(&plan).await;
+                    return Ok(CompactSummary {
+                        files_deleted: plan.removed_paths().count(),
+                        ..summary
+                    });
+                }
+            }
+        }
+    }
+
+    /// The merge of every partition's files on the current snapshot; `None` if a file vanished
+    /// while it was read.
+    pub(crate) async fn plan_compaction(&mut self) -> Result<Option<(Plan, CompactSummary)>> {
         let by_partition = self.files_by_partition()?;
-        let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
         let mut summary = CompactSummary {
             files_before: by_partition.values().map(Vec::len).sum(),
             ..Default::default()
         };
         let schema = self.kind().schema();
-        let mut actions = Vec::new();
+        let mut plan = Plan::default();
         let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
         let now = chrono::Utc::now().timestamp_millis();
         for (date, files) in &by_partition {
@@ -114,8 +166,11 @@ impl LakeTable {
             }
             let mut batches = Vec::new();
             for (path, size) in files {
-                batches.extend(self.read_file(path, date).await?);
-                actions.push(remove(path, date, *size, false, now));
+                let Some(read) = self.read_live_file(path, date).await? else {
+                    return Ok(None);
+                };
+                batches.extend(read);
+                plan.actions.push(remove(path, date, *size, false, now));
             }
             let merged = concat_batches(&schema, &batches)?;
             let sort_by: &[&str] = match self.kind() {
@@ -137,42 +192,14 @@ impl LakeTable {
                 .map_err(|e| self.delta_error(e))?;
             summary.partitions += 1;
         }
-        if summary.partitions == 0 {
-            return Ok(summary);
+        if summary.partitions > 0 {
+            let adds = writer.flush().await.map_err(|e| self.delta_error(e))?;
+            summary.files_after += adds.len();
+            plan.actions.extend(adds.into_iter().map(|mut a| {
+                a.data_change = false;
+                Action::Add(a)
+            }));
         }
-        let adds = writer.flush().await.map_err(|e| self.delta_error(e))?;
-        summary.files_after += adds.len();
-        actions.extend(adds.into_iter().map(|mut a| {
-            a.data_change = false;
-            Action::Add(a)
-        }));
-        let operation = DeltaOperation::Optimize {
-            predicate: None,
-            target_size: 0,
-        };
-        let committed = CommitBuilder::from(CommitProperties::default())
-            .with_actions(actions)
-            .build(Some(snapshot), self.delta().log_store(), operation)
-            .await
-            .map_err(|e| self.delta_error(e))?;
-        tracing::info!(
-            table = self.kind().name(),
-            version = committed.version(),
-            partitions = summary.partitions,
-            "compacted"
-        );
-        self.refresh().await?;
-        // Delete the replaced files now: the Hive view reads every file in the folders.
-        let (table, metrics) = self
-            .delta()
-            .clone()
-            .vacuum()
-            .with_retention_period(chrono::Duration::zero())
-            .with_enforce_retention_duration(false)
-            .await
-            .map_err(|e| self.delta_error(e))?;
-        summary.files_deleted = metrics.files_deleted.len();
-        self.replace(table);
-        Ok(summary)
+        Ok(Some((plan, summary)))
     }
 }

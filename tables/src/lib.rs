@@ -3,18 +3,24 @@
 //!
 //! Every table is a Delta table partitioned Hive-style by `block_date=YYYY-MM-DD`. Each append
 //! commits its data files together with the block ranges they cover (the table property
-//! [`COVERAGE_KEY`]), so a writer knows exactly what has landed and never lands it twice.
+//! [`COVERAGE_KEY`]), so a writer knows exactly what has landed and never lands it twice, however
+//! many writers share the lake (the protocol: `commit.rs`).
 
+mod commit;
 mod compact;
 mod encode;
 mod error;
 pub mod hive;
+#[cfg(test)]
+mod races;
 mod ranges;
 pub mod read;
 pub mod schema;
 mod store;
 mod table;
 mod unwind;
+mod vacuum;
+mod verify;
 
 pub use compact::CompactSummary;
 pub use encode::{blocks_batch, decoded_calls_batch, transactions_batch};
@@ -24,6 +30,8 @@ pub use schema::TableKind;
 pub use store::{register_stores, Lake};
 pub use table::{LakeTable, COVERAGE_KEY};
 pub use unwind::RemovedBlock;
+pub use vacuum::VacuumSummary;
+pub use verify::{verify, StoredBlock, Verification};
 
 /// Re-exported so callers use the same Arrow as the lake.
 pub use deltalake::arrow;

@@ -36,6 +36,18 @@ impl TableKind {
         }
     }
 
+    /// The columns naming a row's block: its number and its hash.
+    pub fn block_columns(self) -> (&'static str, &'static str) {
+        match self {
+            TableKind::Blocks => ("number", "hash"),
+            TableKind::Transactions | TableKind::DecodedCalls => ("block_number", "block_hash"),
+        }
+    }
+
+    pub fn block_number_column(self) -> &'static str {
+        self.block_columns().0
+    }
+
     pub fn schema(self) -> SchemaRef {
         match self {
             TableKind::Blocks => blocks_schema(),

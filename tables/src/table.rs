@@ -4,26 +4,26 @@
 //! the block ranges the table now covers ([`COVERAGE_KEY`]). The commit is atomic, so after a
 //! crash at any moment the table's coverage is exactly the blocks whose rows are visible, and a
 //! writer that resumes fetches only the rest. A block range with no rows (blocks without
-//! transactions) is covered all the same.
+//! transactions) is covered all the same. Any number of writers may append at once: see
+//! [`crate::commit`] for how they agree.
 //!
 //! Files written by a writer that died before its commit are not part of the table, but a plain
-//! Hive reader would see them; [`LakeTable::remove_orphans`] deletes them. It assumes one writer
-//! per table at a time, which `chainx backfill` is.
+//! Hive reader would see them until `chainx lake vacuum` removes them ([`crate::vacuum`]). Nothing
+//! deletes them at start-up: another writer's files look the same until it commits.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
-use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::Int64Type;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, MetadataExt, StructType};
-use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::kernel::{Action, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, DeltaTableBuilder, ObjectStore, Path};
-use futures::TryStreamExt;
-use serde_json::json;
+use deltalake::{DeltaTable, DeltaTableBuilder, Path};
 
+use crate::commit::{Outcome, Plan};
 use crate::error::{Error, Result};
 use crate::ranges::BlockRanges;
 use crate::schema::{TableKind, PARTITION_COLUMN};
@@ -36,6 +36,8 @@ pub const COVERAGE_KEY: &str = "chainx.coveredBlocks";
 pub struct LakeTable {
     kind: TableKind,
     table: DeltaTable,
+    /// Commits this handle retried after another writer committed first.
+    pub(crate) conflicts_retried: u64,
 }
 
 impl LakeTable {
@@ -112,7 +114,11 @@ impl LakeTable {
                 .map_err(delta)?;
             tracing::info!(table = kind.name(), location = %url, "created Delta table");
         }
-        let this = LakeTable { kind, table };
+        let this = LakeTable {
+            kind,
+            table,
+            conflicts_retried: 0,
+        };
         this.check_schema()?;
         Ok(Some(this))
     }
@@ -141,9 +147,9 @@ impl LakeTable {
         }
     }
 
-    /// Appends the rows of blocks `from..=to` in one atomic commit. Refuses blocks the table
-    /// already covers, so no row ever lands twice.
-    pub async fn append(&mut self, batch: RecordBatch, from: u64, to: u64) -> Result<()> {
+    /// Appends the rows of blocks `from..=to` the table does not cover yet, in one atomic
+    /// commit; returns the rows appended.
+    pub async fn append(&mut self, batch: RecordBatch, from: u64, to: u64) -> Result<u64> {
         self.append_blocks(batch, &BlockRanges::span(from, to), &[]).await
     }
 
@@ -151,88 +157,86 @@ impl LakeTable {
     /// `offsets`: (application id, version) pairs, Delta `txn` actions. The stream sink stores
     /// there the Kafka offset each topic-partition resumes from, so a commit and the offsets it
     /// accounts for land together or not at all.
+    ///
+    /// Blocks the table covers already, or that another writer lands while this one writes, are
+    /// left out, so no row ever lands twice. With `adding` empty (`decoded_calls`, which keeps
+    /// no coverage) the whole batch lands. Returns the rows appended.
     pub async fn append_blocks(
         &mut self,
         batch: RecordBatch,
         adding: &BlockRanges,
         offsets: &[(String, i64)],
-    ) -> Result<()> {
-        let covered = self.covered()?;
-        let overlap = covered.intersect(adding);
-        if !overlap.is_empty() {
-            return Err(Error::Table {
-                table: self.kind.name().to_string(),
-                reason: format!("blocks {overlap} have already landed; refusing to append them again"),
-            });
+    ) -> Result<u64> {
+        loop {
+            let Some((plan, rows)) = self.plan_append(&batch, adding).await? else {
+                return Ok(0);
+            };
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
+                predicate: None,
+            };
+            let info = ("chainx.blocks", plan.adds.to_string());
+            match self.commit_plan(&plan, offsets, operation, info).await? {
+                Outcome::Committed(version) => {
+                    tracing::debug!(table = self.kind.name(), blocks = %plan.adds, version, "committed");
+                    return Ok(rows);
+                }
+                Outcome::Stale => {
+                    tracing::debug!(table = self.kind.name(), blocks = %plan.adds, "another writer landed some of these blocks first; planning again");
+                }
+            }
         }
-        let mut actions = Vec::new();
-        if batch.num_rows() > 0 {
-            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta_err(e))?;
-            writer.write(batch).await.map_err(|e| self.delta_err(e))?;
-            actions.extend(
-                writer
-                    .flush()
-                    .await
-                    .map_err(|e| self.delta_err(e))?
-                    .into_iter()
-                    .map(Action::Add),
-            );
-        }
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(vec![PARTITION_COLUMN.to_string()]),
-            predicate: None,
-        };
-        let app = ("chainx.blocks", adding.to_string());
-        let version = self
-            .commit_with_coverage(actions, &covered.union(adding), offsets, operation, app)
-            .await?;
-        tracing::debug!(
-            table = self.kind.name(),
-            blocks = %adding,
-            version,
-            "committed"
-        );
-        Ok(())
     }
 
-    /// Commits `actions` atomically with the table's new coverage, the Kafka `offsets` as Delta
-    /// `txn` actions, and one line of commit info; returns the new version.
-    pub(crate) async fn commit_with_coverage(
-        &mut self,
-        mut actions: Vec<Action>,
-        coverage: &BlockRanges,
-        offsets: &[(String, i64)],
-        operation: DeltaOperation,
-        info: (&str, String),
-    ) -> Result<u64> {
-        let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
-        let metadata = snapshot
-            .metadata()
-            .clone()
-            .add_config_key(COVERAGE_KEY.to_string(), coverage.to_string())
-            .map_err(|e| Error::Table {
-                table: self.kind.name().to_string(),
-                reason: e.to_string(),
-            })?;
-        actions.push(Action::Metadata(metadata));
-        let txns = offsets
+    /// Writes the files of the rows of `adding`'s blocks not covered yet; the plan and its row
+    /// count, or `None` if every block is covered already.
+    pub(crate) async fn plan_append(&self, batch: &RecordBatch, adding: &BlockRanges) -> Result<Option<(Plan, u64)>> {
+        let missing = adding.subtract(&self.covered()?);
+        if !adding.is_empty() && missing.is_empty() {
+            return Ok(None);
+        }
+        let rows = if missing == *adding {
+            batch.clone()
+        } else {
+            self.rows_of_blocks(batch, &missing)?
+        };
+        let count = rows.num_rows() as u64;
+        let mut plan = Plan {
+            adds: missing,
+            ..Plan::default()
+        };
+        if count > 0 {
+            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta_err(e))?;
+            writer.write(rows).await.map_err(|e| self.delta_err(e))?;
+            let adds = writer.flush().await.map_err(|e| self.delta_err(e))?;
+            plan.actions.extend(adds.into_iter().map(Action::Add));
+        }
+        Ok(Some((plan, count)))
+    }
+
+    /// The rows of `batch` whose block is in `blocks`.
+    fn rows_of_blocks(&self, batch: &RecordBatch, blocks: &BlockRanges) -> Result<RecordBatch> {
+        let column = self.kind.block_number_column();
+        let numbers = batch
+            .column_by_name(column)
+            .ok_or_else(|| self.table_error(format!("rows lack {column}")))?
+            .as_primitive::<Int64Type>();
+        let keep: BooleanArray = numbers
             .iter()
-            .map(|(app_id, version)| deltalake::kernel::Transaction::new(app_id, *version))
+            .map(|n| {
+                Some(
+                    n.and_then(|n| u64::try_from(n).ok())
+                        .is_some_and(|n| blocks.contains(n)),
+                )
+            })
             .collect();
-        // From CommitProperties, not CommitBuilder::default(): only that path installs the
-        // post-commit hook that writes checkpoints (every `delta.checkpointInterval` commits).
-        let properties = CommitProperties::default()
-            .with_metadata([(info.0.to_string(), json!(info.1))])
-            .with_application_transactions(txns);
-        let committed = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .await
-            .map_err(|e| self.delta_err(e))?;
-        let version = committed.version();
-        self.table.state = Some(committed.snapshot());
-        Ok(version)
+        Ok(filter_record_batch(batch, &keep)?)
+    }
+
+    /// Commits this handle retried because another writer committed first.
+    pub fn conflicts_retried(&self) -> u64 {
+        self.conflicts_retried
     }
 
     /// The version last recorded for `app_id` by [`LakeTable::append_blocks`], if any.
@@ -258,34 +262,9 @@ impl LakeTable {
         Ok(files)
     }
 
-    /// Deletes data files under the table that no Delta version references, left by a writer
-    /// that died between writing and committing. Returns how many it deleted.
-    pub async fn remove_orphans(&mut self) -> Result<usize> {
-        self.table.update_state().await.map_err(|e| self.delta_err(e))?;
-        let live: HashSet<Path> = self.live_files()?.into_iter().collect();
-        let store: Arc<dyn ObjectStore> = self.table.object_store();
-        let files: Vec<_> = store
-            .list(None)
-            .try_collect()
-            .await
-            .map_err(|e| self.delta_err(e.into()))?;
-        let mut removed = 0;
-        for meta in files {
-            let hidden = meta
-                .location
-                .parts()
-                .any(|p| p.as_ref().starts_with('_') || p.as_ref().starts_with('.'));
-            if hidden || live.contains(&meta.location) {
-                continue;
-            }
-            store
-                .delete(&meta.location)
-                .await
-                .map_err(|e| self.delta_err(e.into()))?;
-            tracing::info!(table = self.kind.name(), file = %meta.location, "removed uncommitted file");
-            removed += 1;
-        }
-        Ok(removed)
+    /// The live files' paths, as their `Remove` actions name them.
+    pub(crate) fn live_paths(&self) -> Result<HashSet<String>> {
+        Ok(self.live_files()?.into_iter().map(|p| p.to_string()).collect())
     }
 
     /// A table created by another version of chainx with other columns would mix schemas.
@@ -314,8 +293,15 @@ impl LakeTable {
         self.delta_err(source)
     }
 
-    pub(crate) fn replace(&mut self, table: DeltaTable) {
-        self.table = table;
+    pub(crate) fn set_state(&mut self, state: DeltaTableState) {
+        self.table.state = Some(state);
+    }
+
+    pub(crate) fn table_error(&self, reason: String) -> Error {
+        Error::Table {
+            table: self.kind.name().to_string(),
+            reason,
+        }
     }
 
     fn delta_err(&self, source: deltalake::DeltaTableError) -> Error {

@@ -12,10 +12,9 @@ use deltalake::kernel::Action;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 
+use crate::commit::{Outcome, Plan};
 use crate::compact::remove;
 use crate::error::{Error, Result};
-use crate::ranges::BlockRanges;
-use crate::schema::TableKind;
 use crate::table::LakeTable;
 
 /// A landed block to take out: its number, its hash (rows of another hash at that height stay)
@@ -27,6 +26,17 @@ pub struct RemovedBlock {
     pub date: String,
 }
 
+/// A plan for the rows of removed blocks, or why there is none.
+pub(crate) enum Planned {
+    Plan {
+        plan: Plan,
+        deleted: usize,
+    },
+    Nothing,
+    /// A file vanished while it was read (another writer replaced it): plan again.
+    Again,
+}
+
 impl LakeTable {
     /// Deletes the rows of `removed` blocks and drops them from coverage, recording `offsets`
     /// in the same commit. Returns the rows deleted; commits nothing if nothing changes.
@@ -35,10 +45,31 @@ impl LakeTable {
     /// its coverage: those rows are the canonical block, and dropping coverage would let the
     /// stream land them twice.
     pub async fn unwind(&mut self, removed: &[RemovedBlock], offsets: &[(String, i64)]) -> Result<usize> {
-        let (number_col, hash_col) = match self.kind() {
-            TableKind::Blocks => ("number", "hash"),
-            TableKind::Transactions | TableKind::DecodedCalls => ("block_number", "block_hash"),
-        };
+        let (number_col, hash_col) = self.kind().block_columns();
+        loop {
+            let (plan, deleted) = match self.plan_unwind(removed).await? {
+                Planned::Plan { plan, deleted } => (plan, deleted),
+                Planned::Nothing => return Ok(0),
+                Planned::Again => continue,
+            };
+            let leaving = plan.drops.clone();
+            let operation = DeltaOperation::Delete {
+                predicate: Some(format!("{number_col} IN ({leaving}) AND {hash_col} = <removed hash>")),
+            };
+            let info = ("chainx.unwound", leaving.to_string());
+            if self.commit_plan(&plan, offsets, operation, info).await? == Outcome::Stale {
+                continue;
+            }
+            self.delete_removed(&plan).await;
+            tracing::info!(table = self.kind().name(), blocks = %leaving, rows = deleted, "unwound reorganised blocks");
+            return Ok(deleted);
+        }
+    }
+
+    /// Rewrites, on the current snapshot, the files of the removed blocks' partitions that hold
+    /// their rows, without those rows.
+    pub(crate) async fn plan_unwind(&mut self, removed: &[RemovedBlock]) -> Result<Planned> {
+        let (number_col, hash_col) = self.kind().block_columns();
         let gone = |number: i64, hash: &str| {
             removed
                 .iter()
@@ -46,7 +77,7 @@ impl LakeTable {
         };
         let by_partition = self.files_by_partition()?;
         let now = chrono::Utc::now().timestamp_millis();
-        let mut actions = Vec::new();
+        let mut plan = Plan::default();
         let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
         let mut deleted = 0;
         let mut rewrite = false;
@@ -56,7 +87,9 @@ impl LakeTable {
                 continue;
             }
             for (path, size) in files {
-                let batches = self.read_file(path, date).await?;
+                let Some(batches) = self.read_live_file(path, date).await? else {
+                    return Ok(Planned::Again);
+                };
                 let mut kept: Vec<RecordBatch> = Vec::new();
                 let mut dropped = 0;
                 for b in &batches {
@@ -88,7 +121,7 @@ impl LakeTable {
                     continue;
                 }
                 deleted += dropped;
-                actions.push(remove(path, date, *size, true, now));
+                plan.actions.push(remove(path, date, *size, true, now));
                 for k in kept.into_iter().filter(|k| k.num_rows() > 0) {
                     writer.write(k).await.map_err(|e| self.delta_error(e))?;
                     rewrite = true;
@@ -96,33 +129,18 @@ impl LakeTable {
             }
         }
         if rewrite {
-            actions.extend(
-                writer
-                    .flush()
-                    .await
-                    .map_err(|e| self.delta_error(e))?
-                    .into_iter()
-                    .map(Action::Add),
-            );
+            let adds = writer.flush().await.map_err(|e| self.delta_error(e))?;
+            plan.actions.extend(adds.into_iter().map(Action::Add));
         }
         let covered = self.covered()?;
-        let mut leaving = BlockRanges::new();
         for r in removed {
             if covered.contains(r.number) && !other_branch.contains(&r.number) {
-                leaving.insert(r.number, r.number);
+                plan.drops.insert(r.number, r.number);
             }
         }
-        if deleted == 0 && leaving.is_empty() {
-            return Ok(0);
+        if deleted == 0 && plan.drops.is_empty() {
+            return Ok(Planned::Nothing);
         }
-        let operation = DeltaOperation::Delete {
-            predicate: Some(format!("{number_col} IN ({leaving}) AND {hash_col} = <removed hash>")),
-        };
-        let coverage = covered.subtract(&leaving);
-        let info = ("chainx.unwound", leaving.to_string());
-        self.commit_with_coverage(actions, &coverage, offsets, operation, info)
-            .await?;
-        tracing::info!(table = self.kind().name(), blocks = %leaving, rows = deleted, "unwound reorganised blocks");
-        Ok(deleted)
+        Ok(Planned::Plan { plan, deleted })
     }
 }

@@ -1,4 +1,5 @@
-//! A lake table on a local folder: exactly-once appends, coverage across checkpoints, orphans.
+//! A lake table on a local folder: exactly-once appends, coverage across checkpoints, uncommitted
+//! files left to a vacuum.
 
 use chainx_evm::alloy_primitives::U256;
 use chainx_evm::{BlockRow, TransactionRow};
@@ -35,7 +36,7 @@ fn block(number: u64) -> BlockRow {
 }
 
 #[tokio::test]
-async fn coverage_survives_checkpoints_and_overlaps_are_refused() {
+async fn coverage_survives_checkpoints_and_landed_blocks_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
     let mut table = LakeTable::open_or_create(&lake, TableKind::Blocks).await.unwrap();
@@ -67,16 +68,30 @@ async fn coverage_survives_checkpoints_and_overlaps_are_refused() {
     );
 
     let mut table = reopened;
-    let err = table
-        .append(blocks_batch(&[block(299)]).unwrap(), 299, 299)
+    let version = table.version();
+    let appended = table
+        .append(blocks_batch(&[block(299), block(300)]).unwrap(), 299, 300)
         .await
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("299-299 have already landed"), "{err}");
+        .unwrap();
+    assert_eq!(appended, 1, "299 had landed; only 300 is appended");
+    assert_eq!(table.version(), version.map(|v| v + 1));
+    assert_eq!(table.covered().unwrap().to_string(), "0-300");
+    assert_eq!(
+        table
+            .append(blocks_batch(&[block(300)]).unwrap(), 300, 300)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        table.version(),
+        version.map(|v| v + 1),
+        "nothing left to land commits nothing"
+    );
 }
 
 #[tokio::test]
-async fn a_range_without_rows_is_covered_and_orphans_are_removed() {
+async fn a_range_without_rows_is_covered_and_uncommitted_files_wait_for_a_vacuum() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
     let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await.unwrap();
@@ -90,7 +105,18 @@ async fn a_range_without_rows_is_covered_and_orphans_are_removed() {
         .join("transactions/block_date=2024-03-01/part-orphan.snappy.parquet");
     std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
     std::fs::write(&stray, b"not committed").unwrap();
-    assert_eq!(txs.remove_orphans().await.unwrap(), 1);
+    let young = txs.vacuum(std::time::Duration::from_secs(3600), false).await.unwrap();
+    assert!(
+        young.files.is_empty() && stray.exists(),
+        "a file younger than the retention may be about to commit"
+    );
+    let listed = txs.vacuum(std::time::Duration::ZERO, true).await.unwrap();
+    assert_eq!(listed.files.len(), 1);
+    assert!(stray.exists(), "a dry run deletes nothing");
+    assert_eq!(
+        txs.vacuum(std::time::Duration::ZERO, false).await.unwrap().files.len(),
+        1
+    );
     assert!(!stray.exists());
     assert!(
         dir.path().join("transactions/_delta_log").is_dir(),

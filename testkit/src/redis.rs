@@ -1,4 +1,4 @@
-//! A real Redis server on a free port, for one test; killed on drop. `.ci/run` installs
+//! A real Redis server on a free port, for one test; killed on drop. `scripts/setup.sh` installs
 //! Debian's redis-server.
 
 use std::process::{Child, Command, Stdio};
@@ -30,7 +30,9 @@ impl Redis {
             ])
             .stdout(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): apt-get install redis-server"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): run `make setup` (Debian package redis-server)")
+            });
         let redis = Redis {
             child,
             url: format!("redis://127.0.0.1:{port}/"),

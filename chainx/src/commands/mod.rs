@@ -25,6 +25,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BlocksForDate(args) => backfill::blocks_for_date(*args).await,
         Command::Lake(LakeCommand::Show(args)) => lake::show(args).await,
         Command::Lake(LakeCommand::Compact(args)) => lake::compact(args).await,
+        Command::Lake(LakeCommand::Vacuum(args)) => lake::vacuum(args).await,
+        Command::Lake(LakeCommand::Verify(args)) => lake::verify(*args).await,
         Command::Hive(HiveCommand::Ddl(args)) => hive::ddl(args),
         Command::Hive(HiveCommand::Sync(args)) => hive::sync(args).await,
         Command::BlockClock(args) => stream::block_clock(*args).await,

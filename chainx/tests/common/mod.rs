@@ -2,6 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::process::{Child, Command, Stdio};
+
+use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
+use chainx_tables::arrow::datatypes::Int64Type;
 use std::time::{Duration, Instant};
 
 /// A `chainx` process, killed (SIGKILL) on drop; its stderr goes to a file shown on failure.
@@ -193,4 +196,25 @@ pub async fn chain_in_kafka(network: &str) -> (chainx_testkit::kafka::Kafka, cha
     create_topics(&kafka.brokers, network);
     publish_chain(&kafka.brokers, network, &anvil.url, m.last_block);
     (kafka, anvil)
+}
+
+/// A string column of a table's batches.
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column_by_name(column).unwrap();
+        let c = c.as_string::<i32>();
+        out.extend((0..c.len()).map(|i| c.value(i).to_string()));
+    }
+    out
+}
+
+/// An Int64 column of a table's batches.
+pub fn numbers(batches: &[RecordBatch], column: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column_by_name(column).unwrap().as_primitive::<Int64Type>();
+        out.extend(c.values().iter().map(|v| *v as u64));
+    }
+    out
 }
