@@ -21,7 +21,9 @@ for _ in $(seq 1 600); do
 done
 last=$(python3 -c "import json;print(json.load(open('.chain/manifest.json'))['last_block'])")
 
-"$chainx" backfill --rpc-url "$url" --from 0 --to "$last"
+# --to-head: a local dev chain has nothing to reorganise (by default a backfill stops at the
+# node's finalized block and leaves the tip to the stream).
+"$chainx" backfill --to-head --rpc-url "$url" --from 0 --to "$last"
 "$chainx" lake show
 echo
 echo "The lake is in ./lake (Delta tables, Hive folders block_date=YYYY-MM-DD)."

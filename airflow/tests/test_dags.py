@@ -39,6 +39,9 @@ def airflow_env(tmp_path_factory):
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "PYTHONPATH": str(DAGS),
+        # The workers' chainx inherits it: the fixture chain is never reorganised, so its
+        # backfills may run to the head (by default they stop at the finalized block).
+        "CHAINX_TO_HEAD": "true",
     })
     airflow(env, "db", "migrate")
     airflow(env, "pools", "set", "chainx_rpc", "2", "chainx RPC budget")

@@ -20,6 +20,18 @@ use indicatif::ProgressBar;
 
 use crate::{Error, Result};
 
+/// Where a backfill stops. What may still reorg belongs to the stream, which unwinds it; a block
+/// the batch landed is never corrected (its height is covered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finality {
+    /// The node's `finalized` block (the default).
+    Finalized,
+    /// This many blocks below the head, for nodes without the `finalized` tag.
+    Confirmations(u64),
+    /// The head itself: a chain nothing reorganises (a dev chain), or `--to-head`.
+    Head,
+}
+
 #[derive(Debug, Clone)]
 pub struct BackfillConfig {
     /// First block, inclusive.
@@ -40,6 +52,8 @@ pub struct BackfillConfig {
     pub parallel_batches: usize,
     /// Rows landed, commit latency and live files per table, if the job serves metrics.
     pub metrics: Option<LakeMetrics>,
+    /// The last block it may land: `to` is capped there.
+    pub finality: Finality,
 }
 
 impl BackfillConfig {
@@ -54,6 +68,7 @@ impl BackfillConfig {
             batch_blocks: 10,
             parallel_batches: 16,
             metrics: None,
+            finality: Finality::Finalized,
         }
     }
 }
@@ -72,6 +87,8 @@ pub struct Summary {
     pub retries: u64,
     /// Commits retried because another writer of the lake committed first.
     pub conflicts_retried: u64,
+    /// Where `to` was capped, and why (the finalized block, or N confirmations).
+    pub capped: Option<(u64, String)>,
     pub elapsed: Duration,
 }
 
@@ -107,7 +124,11 @@ impl fmt::Display for Summary {
             self.conflicts_retried,
             self.elapsed.as_secs_f64(),
             self.blocks_per_second()
-        )
+        )?;
+        if let Some((at, why)) = &self.capped {
+            write!(f, "; stopped at {at} ({why}): the stream lands what follows, --to-head lifts the cap")?;
+        }
+        Ok(())
     }
 }
 
@@ -136,16 +157,26 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             fetcher.client().endpoint()
         )));
     }
+    let (last, why) = last_final(fetcher, cfg.finality, head).await?;
+    let capped = (cfg.to > last).then(|| (last, why.clone()));
+    if capped.is_some() {
+        tracing::info!(to = cfg.to, last, source = %why, "capping the range: later blocks may still reorg");
+    }
     let mut blocks = LakeTable::open_or_create(&lake, TableKind::Blocks).await?;
     let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await?;
 
-    let want = BlockRanges::span(cfg.from, cfg.to);
+    let want = if cfg.from <= last {
+        BlockRanges::span(cfg.from, cfg.to.min(last))
+    } else {
+        BlockRanges::new()
+    };
     let landed = blocks.covered()?.intersect(&txs.covered()?);
     let todo = want.subtract(&landed);
     let mut summary = Summary {
         from: cfg.from,
         to: cfg.to,
         skipped_blocks: want.count() - todo.count(),
+        capped,
         ..Summary::default()
     };
     tracing::info!(
@@ -172,6 +203,23 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     summary.retries = stats.retries() - retries0;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// The last block the backfill may land under `finality`, and where that bound comes from.
+async fn last_final(fetcher: &BlockFetcher, finality: Finality, head: u64) -> Result<(u64, String)> {
+    Ok(match finality {
+        Finality::Head => (head, "the head".to_string()),
+        Finality::Confirmations(n) => (head.saturating_sub(n), format!("{n} confirmations below head {head}")),
+        Finality::Finalized => {
+            let block = fetcher.tagged("finalized").await.map_err(|e| {
+                Error::Config(format!(
+                    "{} reports no finalized block ({e}); pass --confirmations N (e.g. 64) or --to-head",
+                    fetcher.client().endpoint()
+                ))
+            })?;
+            (block.number.to(), "the node's finalized block".to_string())
+        }
+    })
 }
 
 async fn run(

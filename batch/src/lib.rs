@@ -6,7 +6,7 @@
 pub mod backfill;
 pub mod day;
 
-pub use backfill::{backfill, BackfillConfig, Summary};
+pub use backfill::{backfill, BackfillConfig, Finality, Summary};
 pub use day::{blocks_for_date, DayBlocks};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,6 @@ mod common;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use chainx_batch::BackfillConfig;
 use chainx_tables::TableKind;
 use chainx_testkit::anvil::{manifest, Anvil};
 use chainx_testkit::rpc_server::{forward, handler, Reply, RpcServer};
@@ -54,7 +53,7 @@ async fn transient_faults_are_retried_and_nothing_is_lost() {
     })
     .await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(0, 199, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(0, 199, lake.path().to_str().unwrap());
     cfg.chunk_blocks = 50;
     let mut config = rpc(&proxy.url);
     config.request_timeout = std::time::Duration::from_millis(500);
@@ -74,7 +73,7 @@ async fn exhausted_retries_fail_clearly_keep_what_landed_and_resume() {
     .await;
     let lake = tempfile::tempdir().unwrap();
     let path = lake.path().to_str().unwrap();
-    let mut cfg = BackfillConfig::new(0, 299, path);
+    let mut cfg = common::to_head(0, 299, path);
     cfg.chunk_blocks = 20;
     cfg.parallel_batches = 1;
     let mut config = rpc(&proxy.url);
@@ -140,7 +139,7 @@ async fn malformed_fields_are_named_with_their_block() {
     }))
     .await;
     let lake = tempfile::tempdir().unwrap();
-    let cfg = BackfillConfig::new(0, target + 5, lake.path().to_str().unwrap());
+    let cfg = common::to_head(0, target + 5, lake.path().to_str().unwrap());
     let block = format!("block {target}:");
     let err = run(rpc(&proxy.url), &cfg).await.unwrap_err().to_string();
     assert!(err.contains(&block) && err.contains("transactions[1].value"), "{err}");
@@ -177,7 +176,7 @@ async fn nodes_without_get_block_receipts_fall_back_to_per_transaction_receipts(
     }))
     .await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(0, m.last_block, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(0, m.last_block, lake.path().to_str().unwrap());
     cfg.batch_blocks = 20;
     cfg.parallel_batches = 1;
     let s = run(rpc(&proxy.url), &cfg).await.unwrap();
@@ -214,7 +213,7 @@ async fn concurrency_never_exceeds_the_limit() {
     }))
     .await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(0, 299, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(0, 299, lake.path().to_str().unwrap());
     cfg.batch_blocks = 2;
     let mut config = rpc(&proxy.url);
     config.max_concurrent_requests = 3;

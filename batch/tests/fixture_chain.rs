@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chainx_batch::BackfillConfig;
+use chainx_batch::{BackfillConfig, Finality};
 use chainx_tables::{Lake, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use common::{assert_exactly, column, coverage, rpc, run};
@@ -16,7 +16,7 @@ async fn lands_exactly_the_chain_with_the_manifest_counts() {
     let m = manifest();
     let anvil = Anvil::fixture().await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(m.first_block, m.last_block, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(m.first_block, m.last_block, lake.path().to_str().unwrap());
     cfg.chunk_blocks = 200;
     let summary = run(rpc(&anvil.url), &cfg).await.unwrap();
 
@@ -103,18 +103,18 @@ async fn reruns_and_overlapping_ranges_never_duplicate() {
     let anvil = Anvil::fixture().await;
     let lake = tempfile::tempdir().unwrap();
     let path = lake.path().to_str().unwrap();
-    let mut first = BackfillConfig::new(0, 300, path);
+    let mut first = common::to_head(0, 300, path);
     first.chunk_blocks = 128;
     run(rpc(&anvil.url), &first).await.unwrap();
     assert_eq!(coverage(lake.path(), TableKind::Blocks).await, "0-300");
 
-    let mut overlap = BackfillConfig::new(200, m.last_block, path);
+    let mut overlap = common::to_head(200, m.last_block, path);
     overlap.chunk_blocks = 100;
     let s = run(rpc(&anvil.url), &overlap).await.unwrap();
     assert_eq!(s.skipped_blocks, 101);
     assert_eq!(s.blocks, m.last_block - 300);
 
-    let again = run(rpc(&anvil.url), &BackfillConfig::new(0, m.last_block, path))
+    let again = run(rpc(&anvil.url), &common::to_head(0, m.last_block, path))
         .await
         .unwrap();
     assert_eq!((again.blocks, again.transactions), (0, 0));
@@ -128,7 +128,7 @@ async fn reruns_and_overlapping_ranges_never_duplicate() {
 async fn no_receipts_costs_one_call_per_block() {
     let anvil = Anvil::fixture().await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(100, 199, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(100, 199, lake.path().to_str().unwrap());
     cfg.receipts = false;
     let s = run(rpc(&anvil.url), &cfg).await.unwrap();
     assert_eq!(s.calls, 100 + 1);
@@ -144,14 +144,14 @@ async fn files_left_by_a_crashed_writer_stay_until_a_vacuum_past_its_retention()
     let anvil = Anvil::fixture().await;
     let lake = tempfile::tempdir().unwrap();
     let path = lake.path().to_str().unwrap();
-    run(rpc(&anvil.url), &BackfillConfig::new(0, 99, path)).await.unwrap();
+    run(rpc(&anvil.url), &common::to_head(0, 99, path)).await.unwrap();
     // What a writer killed between writing a Parquet file and committing it leaves behind: a
     // data file in a partition folder that no Delta version references. The next run cannot
     // tell it from another writer's file about to be committed, so it leaves it.
     let hive = chainx_tables::read::hive_files(&lake.path().join("transactions")).unwrap();
     let orphan = hive[0].with_file_name("part-00000-orphan-c000.snappy.parquet");
     std::fs::copy(&hive[0], &orphan).unwrap();
-    let s = run(rpc(&anvil.url), &BackfillConfig::new(0, 149, path)).await.unwrap();
+    let s = run(rpc(&anvil.url), &common::to_head(0, 149, path)).await.unwrap();
     assert_eq!((s.blocks, s.skipped_blocks), (50, 100));
     assert!(orphan.exists());
     assert_ne!(
@@ -182,7 +182,7 @@ async fn a_range_past_the_head_is_refused_before_anything_lands() {
     let lake = tempfile::tempdir().unwrap();
     let err = run(
         rpc(&anvil.url),
-        &BackfillConfig::new(0, m.last_block + 10, lake.path().to_str().unwrap()),
+        &common::to_head(0, m.last_block + 10, lake.path().to_str().unwrap()),
     )
     .await
     .unwrap_err()
@@ -254,4 +254,33 @@ async fn each_day_is_its_blocks_and_the_days_tile_the_chain() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("`2024-3-1` is not a YYYY-MM-DD day"), "{e}");
+}
+
+/// By default a backfill stops at the node's `finalized` block (what may still reorg is the
+/// stream's); `--confirmations N` stops N below the head; `--to-head` lands the whole range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_range_stops_at_the_finalized_block_unless_told_otherwise() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let finalized = anvil.rpc("eth_getBlockByNumber", serde_json::json!(["finalized", false])).await;
+    let finalized = u64::from_str_radix(finalized["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(finalized < m.last_block, "the node finalizes below its head");
+    let lake = tempfile::tempdir().unwrap();
+    let path = lake.path().to_str().unwrap();
+
+    let s = run(rpc(&anvil.url), &BackfillConfig::new(0, m.last_block, path)).await.unwrap();
+    assert_eq!(s.capped, Some((finalized, "the node's finalized block".to_string())));
+    assert!(s.to_string().contains(&format!("stopped at {finalized}")), "{s}");
+    assert_eq!(coverage(lake.path(), TableKind::Blocks).await, format!("0-{finalized}"));
+
+    let mut cfg = BackfillConfig::new(0, m.last_block, path);
+    cfg.finality = Finality::Confirmations(10);
+    let s = run(rpc(&anvil.url), &cfg).await.unwrap();
+    assert_eq!(s.blocks, m.last_block - 10 - finalized);
+    assert_eq!(coverage(lake.path(), TableKind::Blocks).await, format!("0-{}", m.last_block - 10));
+
+    cfg.finality = Finality::Head;
+    let s = run(rpc(&anvil.url), &cfg).await.unwrap();
+    assert_eq!((s.blocks, s.capped), (10, None));
+    assert_exactly(lake.path(), 0, m.last_block).await;
 }

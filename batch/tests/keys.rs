@@ -63,7 +63,7 @@ async fn keys_share_the_load_and_never_exceed_their_rps() {
     let s = backfill(
         &gateway,
         &pool,
-        &BackfillConfig::new(0, 119, lake.path().to_str().unwrap()),
+        &common::to_head(0, 119, lake.path().to_str().unwrap()),
     )
     .await
     .unwrap();
@@ -89,7 +89,7 @@ async fn a_spent_daily_budget_switches_keys_and_the_run_completes() {
     backfill(
         &gateway,
         &pool,
-        &BackfillConfig::new(0, 99, lake.path().to_str().unwrap()),
+        &common::to_head(0, 99, lake.path().to_str().unwrap()),
     )
     .await
     .unwrap();
@@ -129,7 +129,7 @@ async fn rate_limited_and_refused_keys_are_switched_away_from() {
     let client = RpcClient::with_keys(rpc(&gateway.server.url), pool.clone())
         .unwrap()
         .with_metrics(metrics);
-    let cfg = BackfillConfig::new(0, 79, lake.path().to_str().unwrap());
+    let cfg = common::to_head(0, 79, lake.path().to_str().unwrap());
     chainx_batch::backfill(
         &BlockFetcher::new(Arc::new(client), false),
         &cfg,
@@ -175,7 +175,7 @@ async fn all_budgets_spent_fails_fast_keeping_what_landed() {
     let tiny = Limits { rps: 50, daily: 45 };
     let (_anvil, gateway, pool) = setup(&[("tiny-1", tiny, tiny), ("tiny-2", tiny, tiny)]).await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(0, 99, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(0, 99, lake.path().to_str().unwrap());
     cfg.chunk_blocks = 10;
     let err = backfill(&gateway, &pool, &cfg).await.unwrap_err().to_string();
     assert!(err.contains("daily budget") && err.contains("frees in"), "{err}");
@@ -216,7 +216,7 @@ async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
             backfill(
                 gateway,
                 &pool,
-                &BackfillConfig::new(from, to, lake.path().to_str().unwrap()),
+                &common::to_head(from, to, lake.path().to_str().unwrap()),
             )
             .await
             .unwrap();

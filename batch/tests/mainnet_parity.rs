@@ -8,7 +8,6 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use chainx_batch::BackfillConfig;
 use chainx_tables::TableKind;
 use chainx_testkit::mainnet::{fixtures_dir, Recorded};
 use chainx_testkit::rpc_server::RpcServer;
@@ -98,7 +97,7 @@ fn assert_matches(what: &str, key: &str, expected: &[Row], landed: &[Row]) -> us
 async fn backfill_recorded(from: u64, to: u64, receipts: bool, block_receipts: bool) -> (tempfile::TempDir, RpcServer) {
     let server = RpcServer::start(Arc::new(Recorded::load()).handler(block_receipts)).await;
     let lake = tempfile::tempdir().unwrap();
-    let mut cfg = BackfillConfig::new(from, to, lake.path().to_str().unwrap());
+    let mut cfg = common::to_head(from, to, lake.path().to_str().unwrap());
     cfg.receipts = receipts;
     run(rpc(&server.url), &cfg).await.unwrap();
     (lake, server)

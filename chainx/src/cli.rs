@@ -276,6 +276,13 @@ pub struct BackfillArgs {
     /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
     #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
     pub batch_blocks: Option<usize>,
+    /// Stop this many blocks below the head instead of at the node's `finalized` block (for
+    /// nodes without the tag) [default: the finalized block]
+    #[arg(long, env = "CHAINX_CONFIRMATIONS", help_heading = "Range", conflicts_with = "to_head")]
+    pub confirmations: Option<u64>,
+    /// Land up to --to even past the finalized block (a dev chain; else the stream owns the tip)
+    #[arg(long, env = "CHAINX_TO_HEAD", help_heading = "Range", num_args = 0..=1, default_missing_value = "true")]
+    pub to_head: Option<bool>,
     /// Serve Prometheus metrics on this address while the backfill runs, e.g. 0.0.0.0:9100 [default: off]
     #[arg(long, env = "CHAINX_METRICS_ADDR", help_heading = "Metrics")]
     pub metrics_addr: Option<String>,

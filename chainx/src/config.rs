@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use chainx_batch::BackfillConfig;
+use chainx_batch::{BackfillConfig, Finality};
 use chainx_evm::RpcConfig;
 use chainx_keys::ProviderKeys;
 use chainx_tables::Lake;
@@ -122,6 +122,8 @@ pub struct BackfillSection {
     pub no_receipts: Option<bool>,
     pub chunk_blocks: Option<u64>,
     pub batch_blocks: Option<usize>,
+    pub confirmations: Option<u64>,
+    pub to_head: Option<bool>,
 }
 
 impl FileConfig {
@@ -276,6 +278,13 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
         cfg.batch_blocks = n;
     }
+    cfg.finality = if args.to_head.or(file.backfill.to_head).unwrap_or(false) {
+        Finality::Head
+    } else if let Some(n) = args.confirmations.or(file.backfill.confirmations) {
+        Finality::Confirmations(n)
+    } else {
+        Finality::Finalized
+    };
     Ok(cfg)
 }
 

@@ -13,7 +13,8 @@ use chainx_testkit::gateway::{Gateway, Limits};
 
 fn chainx(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chainx"));
-    c.args(args).env_remove("CHAINX_RPC_URL");
+    // The fixture chain is never reorganised: a backfill may run to its head.
+    c.args(args).env_remove("CHAINX_RPC_URL").env("CHAINX_TO_HEAD", "true");
     c
 }
 

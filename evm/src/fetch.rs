@@ -149,16 +149,21 @@ impl BlockFetcher {
     /// The newest block's header (`eth_getBlockByNumber("latest", false)`): its number and hash
     /// in one call, so a reorg at the tip shows even when the height did not move.
     pub async fn latest(&self) -> Result<RpcBlock<B256>> {
+        self.tagged("latest").await
+    }
+
+    /// The header of the block a tag names: `latest`, `safe` or `finalized`.
+    pub async fn tagged(&self, tag: &'static str) -> Result<RpcBlock<B256>> {
         let raw = self
             .client
-            .call("eth_getBlockByNumber", json!(["latest", false]))
+            .call("eth_getBlockByNumber", json!([tag, false]))
             .await?
             .ok_or_else(|| Error::MalformedReply {
                 endpoint: self.client.endpoint().to_string(),
-                what: "eth_getBlockByNumber(latest)".to_string(),
+                what: format!("eth_getBlockByNumber({tag})"),
                 reason: "null result".to_string(),
             })?;
-        parse(&raw, 0, "latest block")
+        parse(&raw, 0, tag)
     }
 
     fn block_from<T: serde::de::DeserializeOwned>(&self, n: u64, result: Option<CallResult>) -> Result<RpcBlock<T>> {

@@ -117,7 +117,7 @@ class CountingProxy:
 
 def run_chainx(binary, receipts):
     def run(url, out):
-        cmd = [binary, "backfill", "--rpc-url", url, "--from", "0", "--to", str(LAST), "--lake", out]
+        cmd = [binary, "backfill", "--to-head", "--rpc-url", url, "--from", "0", "--to", str(LAST), "--lake", out]
         if not receipts:
             cmd.append("--no-receipts")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -195,7 +195,7 @@ def budget_use(args, keys=4, rps=10, last=299):
         out = tempfile.mkdtemp(prefix="bench-keys-")
         start = time.perf_counter()
         subprocess.run(
-            [args.chainx, "backfill", "--provider-url", base + "/v3/{key}",
+            [args.chainx, "backfill", "--to-head", "--provider-url", base + "/v3/{key}",
              "--keys", ",".join(f"bench_{i}" for i in range(keys)), "--key-rps", str(rps),
              "--from", "0", "--to", str(last), "--lake", out],
             check=True, env=env, stdout=subprocess.DEVNULL,

@@ -152,7 +152,7 @@ def hiveserver2(work, metastore):
 def lake(work, manifest):
     lake = work / "lake"
     with fixture_chain.anvil() as url:
-        subprocess.run([CHAINX, "backfill", "--from", "0", "--to", str(manifest["last_block"]),
+        subprocess.run([CHAINX, "backfill", "--to-head", "--from", "0", "--to", str(manifest["last_block"]),
                         "--rpc-url", url, "--lake", lake], check=True, capture_output=True)
     return lake
 

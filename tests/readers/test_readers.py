@@ -31,7 +31,7 @@ def lake(node, manifest, tmp_path_factory):
     binary = os.environ.get("CHAINX_BIN") or str(
         Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "chainx")
     subprocess.run(
-        [binary, "backfill", "--rpc-url", node, "--from", "0", "--to", str(manifest["last_block"]),
+        [binary, "backfill", "--to-head", "--rpc-url", node, "--from", "0", "--to", str(manifest["last_block"]),
          "--lake", str(out), "--chunk-blocks", "250"],
         check=True, capture_output=True,
     )

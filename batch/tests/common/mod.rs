@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chainx_batch::{backfill, BackfillConfig, Summary};
+use chainx_batch::{backfill, BackfillConfig, Finality, Summary};
 use chainx_evm::{BlockFetcher, RpcClient, RpcConfig};
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
 use chainx_tables::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimestampMicrosecondType};
@@ -22,6 +22,14 @@ pub fn rpc(url: &str) -> RpcConfig {
     c.initial_backoff = Duration::from_millis(5);
     c.max_backoff = Duration::from_millis(50);
     c
+}
+
+/// A backfill of `from..=to` that may run to the head: the fixture chain and the recorded replies
+/// are never reorganised (the default stops at the node's `finalized` block).
+pub fn to_head(from: u64, to: u64, lake: &str) -> BackfillConfig {
+    let mut cfg = BackfillConfig::new(from, to, lake);
+    cfg.finality = Finality::Head;
+    cfg
 }
 
 pub async fn run(rpc: RpcConfig, cfg: &BackfillConfig) -> chainx_batch::Result<Summary> {

@@ -25,6 +25,9 @@ impl Job {
         let log = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_chainx"))
             .args(args)
+            // The fixture chain is never reorganised: a backfill may run to its head (a test
+            // of the finality cap sets CHAINX_TO_HEAD=false in `env`).
+            .env("CHAINX_TO_HEAD", "true")
             .envs(env.iter().copied())
             .env_remove("CHAINX_RPC_URL")
             .env("CHAINX_LOG", "info")
