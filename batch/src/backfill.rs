@@ -126,7 +126,10 @@ impl fmt::Display for Summary {
             self.blocks_per_second()
         )?;
         if let Some((at, why)) = &self.capped {
-            write!(f, "; stopped at {at} ({why}): the stream lands what follows, --to-head lifts the cap")?;
+            write!(
+                f,
+                "; stopped at {at} ({why}): the stream lands what follows, --to-head lifts the cap"
+            )?;
         }
         Ok(())
     }

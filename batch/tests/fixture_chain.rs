@@ -262,13 +262,17 @@ async fn each_day_is_its_blocks_and_the_days_tile_the_chain() {
 async fn the_range_stops_at_the_finalized_block_unless_told_otherwise() {
     let m = manifest();
     let anvil = Anvil::fixture().await;
-    let finalized = anvil.rpc("eth_getBlockByNumber", serde_json::json!(["finalized", false])).await;
+    let finalized = anvil
+        .rpc("eth_getBlockByNumber", serde_json::json!(["finalized", false]))
+        .await;
     let finalized = u64::from_str_radix(finalized["number"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     assert!(finalized < m.last_block, "the node finalizes below its head");
     let lake = tempfile::tempdir().unwrap();
     let path = lake.path().to_str().unwrap();
 
-    let s = run(rpc(&anvil.url), &BackfillConfig::new(0, m.last_block, path)).await.unwrap();
+    let s = run(rpc(&anvil.url), &BackfillConfig::new(0, m.last_block, path))
+        .await
+        .unwrap();
     assert_eq!(s.capped, Some((finalized, "the node's finalized block".to_string())));
     assert!(s.to_string().contains(&format!("stopped at {finalized}")), "{s}");
     assert_eq!(coverage(lake.path(), TableKind::Blocks).await, format!("0-{finalized}"));
@@ -277,7 +281,10 @@ async fn the_range_stops_at_the_finalized_block_unless_told_otherwise() {
     cfg.finality = Finality::Confirmations(10);
     let s = run(rpc(&anvil.url), &cfg).await.unwrap();
     assert_eq!(s.blocks, m.last_block - 10 - finalized);
-    assert_eq!(coverage(lake.path(), TableKind::Blocks).await, format!("0-{}", m.last_block - 10));
+    assert_eq!(
+        coverage(lake.path(), TableKind::Blocks).await,
+        format!("0-{}", m.last_block - 10)
+    );
 
     cfg.finality = Finality::Head;
     let s = run(rpc(&anvil.url), &cfg).await.unwrap();

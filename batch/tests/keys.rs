@@ -60,13 +60,9 @@ async fn keys_share_the_load_and_never_exceed_their_rps() {
     let secrets = ["secret-aaaa-1111", "secret-bbbb-2222", "secret-cccc-3333"];
     let (_anvil, gateway, pool) = setup(&secrets.map(|s| (s, limits, limits))).await;
     let lake = tempfile::tempdir().unwrap();
-    let s = backfill(
-        &gateway,
-        &pool,
-        &common::to_head(0, 119, lake.path().to_str().unwrap()),
-    )
-    .await
-    .unwrap();
+    let s = backfill(&gateway, &pool, &common::to_head(0, 119, lake.path().to_str().unwrap()))
+        .await
+        .unwrap();
     assert_exactly(lake.path(), 0, 119).await;
     assert_eq!(s.calls, 241, "{s}");
     let served: Vec<usize> = secrets.iter().map(|k| gateway.served(k)).collect();
@@ -86,13 +82,9 @@ async fn a_spent_daily_budget_switches_keys_and_the_run_completes() {
     let big = Limits { rps: 50, daily: PLENTY };
     let (_anvil, gateway, pool) = setup(&[("small-budget-key", small, small), ("big-budget-key", big, big)]).await;
     let lake = tempfile::tempdir().unwrap();
-    backfill(
-        &gateway,
-        &pool,
-        &common::to_head(0, 99, lake.path().to_str().unwrap()),
-    )
-    .await
-    .unwrap();
+    backfill(&gateway, &pool, &common::to_head(0, 99, lake.path().to_str().unwrap()))
+        .await
+        .unwrap();
     assert_exactly(lake.path(), 0, 99).await;
     let used = gateway.served("small-budget-key");
     assert!((40..=60).contains(&used), "the small key served {used} of its 60");

@@ -278,7 +278,12 @@ pub struct BackfillArgs {
     pub batch_blocks: Option<usize>,
     /// Stop this many blocks below the head instead of at the node's `finalized` block (for
     /// nodes without the tag) [default: the finalized block]
-    #[arg(long, env = "CHAINX_CONFIRMATIONS", help_heading = "Range", conflicts_with = "to_head")]
+    #[arg(
+        long,
+        env = "CHAINX_CONFIRMATIONS",
+        help_heading = "Range",
+        conflicts_with = "to_head"
+    )]
     pub confirmations: Option<u64>,
     /// Land up to --to even past the finalized block (a dev chain; else the stream owns the tip)
     #[arg(long, env = "CHAINX_TO_HEAD", help_heading = "Range", num_args = 0..=1, default_missing_value = "true")]

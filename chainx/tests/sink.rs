@@ -393,8 +393,14 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
 
-    // Replace the last 3 landed blocks, then mine one more on the new branch.
-    anvil.rpc("anvil_reorg", json!([3, []])).await;
+    // Replace the last 3 landed blocks with blocks holding transactions of their own (one in the
+    // first replacement, two in the second), then mine one more on the new branch. The new
+    // blocks' transactions may reach the sink before the removed events of the blocks they
+    // replace: a covered height drops only the transactions of the hash that landed there.
+    let dev = anvil.rpc("eth_accounts", json!([])).await;
+    let transfer = |value: &str| json!({"from": dev[0], "to": dev[2], "value": value});
+    let replacements = json!([[transfer("0x2"), 0], [transfer("0x3"), 1], [transfer("0x4"), 1]]);
+    anvil.rpc("anvil_reorg", json!([3, replacements])).await;
     anvil.rpc("evm_mine", json!([])).await;
     let new_tip = tip + 1;
     let mut node_hashes = Vec::new();
@@ -430,10 +436,15 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
     let chain: BTreeSet<String> = anvil.tx_hashes(0, new_tip).await.into_iter().collect();
     assert_eq!(distinct, chain, "exactly the canonical chain's transactions");
-    assert!(
-        chain.len() < m.transaction_count as usize + 5,
-        "the reorg took transfers out"
+    // 5 transfers mined, the last 3 replaced by 3 new ones in 2 blocks (and one empty block).
+    assert_eq!(
+        chain.len(),
+        m.transaction_count as usize + 5,
+        "the replacement blocks' transactions landed"
     );
+    let replaced: BTreeSet<String> = anvil.tx_hashes(tip - 2, new_tip).await.into_iter().collect();
+    assert_eq!(replaced.len(), 3);
+    assert!(replaced.is_subset(&distinct));
 
     // Decoded calls: each of the generator's calls once, with its function.
     let table = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();

@@ -27,6 +27,8 @@
 
 mod buffer;
 pub mod metrics;
+#[cfg(test)]
+mod reorgs;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
