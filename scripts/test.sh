@@ -4,7 +4,7 @@
 # Run after scripts/setup.sh and scripts/chain.sh (the Makefile does).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 target="${CARGO_TARGET_DIR:-$root/target}"
 export CHAINX_BIN="$target/debug/chainx"
 
@@ -17,6 +17,7 @@ suite() { # suite NAME COMMAND...
   echo "== $name: $*"
   "$@" || failed+=("$name")
 }
+# shellcheck disable=SC2317 # called through `suite`
 pytest_in() { # pytest_in VENV_SCRIPT TESTS: the suite's cached venv (setup.sh built it)
   local venv
   venv=$("$root/$1") || return 1
@@ -25,6 +26,7 @@ pytest_in() { # pytest_in VENV_SCRIPT TESTS: the suite's cached venv (setup.sh b
 
 cargo_log=$(mktemp)
 trap 'rm -f "$cargo_log"' EXIT
+# shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
 suite cargo bash -c 'cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$cargo_log"
 suite setup pytest_in tests/readers/setup.sh tests/setup
 suite readers pytest_in tests/readers/setup.sh tests/readers
@@ -33,6 +35,7 @@ suite hive pytest_in scripts/services/hive/setup.sh tests/hive
 
 # cargo ends a --no-fail-fast run with "error: N targets failed:" and one "`-p crate --test x`"
 # line per target.
+# shellcheck disable=SC2016 # backquotes to match, not to expand
 targets=$(sed -n '/targets\? failed:/,$p' "$cargo_log" | grep -o '`[^`]*`' | tr -d '`' | paste -sd, - | sed 's/,/, /g')
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all $suites suites passed"

@@ -193,17 +193,7 @@ async fn sink_through_ten_kills(target: Target) {
 
     let chain: BTreeSet<String> = anvil.tx_hashes(0, m.last_block).await.into_iter().collect();
     let check = |blocks: Vec<RecordBatch>, txs: Vec<RecordBatch>| {
-        let mut numbers = numbers(&blocks, "number");
-        numbers.sort_unstable();
-        assert_eq!(
-            numbers,
-            (0..=m.last_block).collect::<Vec<_>>(),
-            "every block exactly once"
-        );
-        let hashes = strings(&txs, "hash");
-        let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
-        assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
-        assert_eq!(distinct, chain, "exactly the chain's transactions");
+        common::assert_exactly_the_chain(&blocks, &txs, m.last_block, &chain)
     };
     let (blocks, txs) = (
         rows(&target, TableKind::Blocks).await,

@@ -14,6 +14,23 @@ use common::{numbers, strings, third_party_view, Job};
 
 mod common;
 
+/// A backfill of `from..=to` in chunks of 20 blocks (many commits, so writers meet).
+fn backfill_args<'a>(rpc: &'a str, lake: &'a str, from: &'a str, to: &'a str) -> Vec<&'a str> {
+    vec![
+        "backfill",
+        "--rpc-url",
+        rpc,
+        "--lake",
+        lake,
+        "--from",
+        from,
+        "--to",
+        to,
+        "--chunk-blocks",
+        "20",
+    ]
+}
+
 /// Commits in a table's log so far.
 fn commits(lake: &std::path::Path, table: &str) -> usize {
     std::fs::read_dir(lake.join(table).join("_delta_log"))
@@ -42,21 +59,7 @@ async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everyth
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().to_str().unwrap();
     let last = m.last_block.to_string();
-    let backfill = |from: &str, to: &str| {
-        Job::start(&[
-            "backfill",
-            "--rpc-url",
-            &anvil.url,
-            "--lake",
-            lake,
-            "--from",
-            from,
-            "--to",
-            to,
-            "--chunk-blocks",
-            "20",
-        ])
-    };
+    let backfill = |from: &str, to: &str| Job::start(&backfill_args(&anvil.url, lake, from, to));
 
     let mut doomed = backfill("0", &last);
     let mut backfills = vec![backfill("0", "300"), backfill("150", "450"), backfill("301", &last)];
@@ -121,17 +124,7 @@ async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everyth
     let txs = LakeTable::open(&lake_root, TableKind::Transactions).await.unwrap();
     let block_rows = read::delta_rows(&blocks).await.unwrap();
     let tx_rows = read::delta_rows(&txs).await.unwrap();
-    let mut numbers = numbers(&block_rows, "number");
-    numbers.sort_unstable();
-    assert_eq!(
-        numbers,
-        (0..=m.last_block).collect::<Vec<_>>(),
-        "every block exactly once"
-    );
-    let hashes = strings(&tx_rows, "hash");
-    let distinct: BTreeSet<String> = hashes.iter().cloned().collect();
-    assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
-    assert_eq!(distinct, chain, "exactly the chain's transactions");
+    common::assert_exactly_the_chain(&block_rows, &tx_rows, m.last_block, &chain);
     for table in [&blocks, &txs] {
         assert_eq!(table.covered().unwrap().to_string(), format!("0-{last}"));
     }
@@ -181,18 +174,7 @@ async fn lake_verify_names_the_ranges_whose_rows_or_hashes_disagree() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().to_str().unwrap();
     let head_text = head.to_string();
-    Job::start(&[
-        "backfill",
-        "--rpc-url",
-        &anvil.url,
-        "--lake",
-        lake,
-        "--from",
-        "0",
-        "--to",
-        &head_text,
-    ])
-    .finish(Duration::from_secs(120));
+    Job::start(&backfill_args(&anvil.url, lake, "0", &head_text)).finish(Duration::from_secs(120));
     let verify = |rpc: bool| {
         let mut args = vec!["lake", "verify", "--lake", lake];
         if rpc {

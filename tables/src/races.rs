@@ -92,6 +92,23 @@ fn append_op() -> DeltaOperation {
     }
 }
 
+/// `a`'s plan to append blocks `from..=to`, written and not committed.
+async fn planned_append(a: &LakeTable, from: u64, to: u64) -> Plan {
+    a.plan_append(&batch(from, to), &BlockRanges::span(from, to))
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+}
+
+/// Blocks 0-9 in three files of one partition, with `b` refreshed to see them.
+async fn three_files(a: &mut LakeTable, b: &mut LakeTable) {
+    for (from, to) in [(0, 3), (4, 6), (7, 9)] {
+        a.append(batch(from, to), from, to).await.unwrap();
+    }
+    b.refresh().await.unwrap();
+}
+
 async fn commit(table: &mut LakeTable, plan: &Plan) -> Outcome {
     table
         .commit_plan(plan, &[], append_op(), ("chainx.test", String::new()))
@@ -102,11 +119,7 @@ async fn commit(table: &mut LakeTable, plan: &Plan) -> Outcome {
 #[tokio::test]
 async fn appends_of_disjoint_blocks_both_commit_although_both_rewrite_coverage() {
     let (dir, mut a, mut b) = two_writers().await;
-    let (plan, _) = a
-        .plan_append(&batch(0, 9), &BlockRanges::span(0, 9))
-        .await
-        .unwrap()
-        .unwrap();
+    let plan = planned_append(&a, 0, 9).await;
     b.append(batch(10, 19), 10, 19).await.unwrap();
     assert!(matches!(commit(&mut a, &plan).await, Outcome::Committed(_)));
     assert_eq!(a.conflicts_retried(), 1, "the first attempt lost to b's commit");
@@ -117,11 +130,7 @@ async fn appends_of_disjoint_blocks_both_commit_although_both_rewrite_coverage()
 #[tokio::test]
 async fn an_append_that_lost_to_an_append_of_the_same_blocks_is_stale_and_lands_only_the_rest() {
     let (dir, mut a, mut b) = two_writers().await;
-    let (plan, _) = a
-        .plan_append(&batch(0, 9), &BlockRanges::span(0, 9))
-        .await
-        .unwrap()
-        .unwrap();
+    let plan = planned_append(&a, 0, 9).await;
     let written: Vec<String> = plan.written_paths().map(str::to_string).collect();
     b.append(batch(5, 14), 5, 14).await.unwrap();
     assert_eq!(commit(&mut a, &plan).await, Outcome::Stale);
@@ -143,10 +152,7 @@ async fn an_append_that_lost_to_an_append_of_the_same_blocks_is_stale_and_lands_
 #[tokio::test]
 async fn a_compaction_planned_before_an_unwind_plans_again_and_does_not_bring_the_rows_back() {
     let (dir, mut a, mut b) = two_writers().await;
-    for (from, to) in [(0, 3), (4, 6), (7, 9)] {
-        a.append(batch(from, to), from, to).await.unwrap();
-    }
-    b.refresh().await.unwrap();
+    three_files(&mut a, &mut b).await;
     let (plan, summary) = a.plan_compaction().await.unwrap().unwrap();
     assert_eq!(summary.files_before, 3);
     assert_eq!(b.unwind(&[removed(5)], &[]).await.unwrap(), 1);
@@ -176,10 +182,7 @@ async fn a_compaction_planned_before_an_unwind_plans_again_and_does_not_bring_th
 #[tokio::test]
 async fn an_unwind_planned_before_a_compaction_plans_again_on_the_merged_file() {
     let (dir, mut a, mut b) = two_writers().await;
-    for (from, to) in [(0, 3), (4, 6), (7, 9)] {
-        a.append(batch(from, to), from, to).await.unwrap();
-    }
-    b.refresh().await.unwrap();
+    three_files(&mut a, &mut b).await;
     let Planned::Plan { plan, .. } = a.plan_unwind(&[removed(5)]).await.unwrap() else {
         panic!("block 5 has rows to unwind");
     };
@@ -198,10 +201,7 @@ async fn an_unwind_planned_before_a_compaction_plans_again_on_the_merged_file() 
 #[tokio::test]
 async fn two_compactions_at_once_keep_every_row_once() {
     let (dir, mut a, mut b) = two_writers().await;
-    for (from, to) in [(0, 3), (4, 6), (7, 9)] {
-        a.append(batch(from, to), from, to).await.unwrap();
-    }
-    b.refresh().await.unwrap();
+    three_files(&mut a, &mut b).await;
     let (plan, _) = a.plan_compaction().await.unwrap().unwrap();
     b.compact().await.unwrap();
     assert_eq!(commit(&mut a, &plan).await, Outcome::Stale);
@@ -214,11 +214,7 @@ async fn vacuum_within_its_retention_keeps_an_in_flight_writers_files() {
     let (dir, mut a, mut b) = two_writers().await;
     a.append(batch(0, 9), 0, 9).await.unwrap();
     // a has written its files and not committed yet: a cleanup at b's start used to delete them.
-    let (plan, _) = a
-        .plan_append(&batch(10, 19), &BlockRanges::span(10, 19))
-        .await
-        .unwrap()
-        .unwrap();
+    let plan = planned_append(&a, 10, 19).await;
     let kept = b.vacuum(Duration::from_secs(3600), false).await.unwrap();
     assert!(kept.files.is_empty(), "vacuumed {:?}", kept.files);
     assert!(matches!(commit(&mut a, &plan).await, Outcome::Committed(_)));

@@ -201,6 +201,27 @@ pub async fn chain_in_kafka(network: &str) -> (chainx_testkit::kafka::Kafka, cha
     (kafka, anvil)
 }
 
+/// The block rows are blocks 0..=`last_block` once each; the transaction rows are `chain`'s
+/// transactions once each.
+pub fn assert_exactly_the_chain(
+    blocks: &[RecordBatch],
+    txs: &[RecordBatch],
+    last_block: u64,
+    chain: &std::collections::BTreeSet<String>,
+) {
+    let mut numbers = numbers(blocks, "number");
+    numbers.sort_unstable();
+    assert_eq!(
+        numbers,
+        (0..=last_block).collect::<Vec<_>>(),
+        "every block exactly once"
+    );
+    let hashes = strings(txs, "hash");
+    let distinct: std::collections::BTreeSet<String> = hashes.iter().cloned().collect();
+    assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
+    assert_eq!(&distinct, chain, "exactly the chain's transactions");
+}
+
 /// A string column of a table's batches.
 pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
     let mut out = Vec::new();
