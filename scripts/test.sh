@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every suite runs even when one before it fails (cargo's own with --no-fail-fast),
 # then one line names the failed suites (and cargo's failed test targets); exit 1 if any failed.
-# Run after scripts/setup.sh and scripts/chain.sh (the Makefile does).
+# Run after scripts/setup.sh and scripts/chain.sh (the Makefile does). CHAINX_TEST_SUITES
+# (e.g. `cargo,hive`) runs only those suites.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -13,6 +14,7 @@ suites=0
 suite() { # suite NAME COMMAND...
   local name=$1
   shift
+  if [ -n "${CHAINX_TEST_SUITES:-}" ] && [[ ",$CHAINX_TEST_SUITES," != *",$name,"* ]]; then return 0; fi
   suites=$((suites + 1))
   echo "== $name: $*"
   "$@" || failed+=("$name")
@@ -27,7 +29,8 @@ pytest_in() { # pytest_in VENV_SCRIPT TESTS: the suite's cached venv (setup.sh b
 cargo_log=$(mktemp)
 trap 'rm -f "$cargo_log"' EXIT
 # shellcheck disable=SC2016 # expanded by the inner bash, from its arguments
-suite cargo bash -c 'cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$cargo_log"
+# pipefail: the suite fails when cargo does, not when tee does.
+suite cargo bash -o pipefail -c 'cargo test --workspace --no-fail-fast 2>&1 | tee "$0"' "$cargo_log"
 suite setup pytest_in tests/readers/setup.sh tests/setup
 suite readers pytest_in tests/readers/setup.sh tests/readers
 suite airflow pytest_in airflow/setup.sh airflow/tests

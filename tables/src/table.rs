@@ -103,16 +103,27 @@ impl LakeTable {
                 table: kind.name().to_string(),
                 reason: format!("schema conversion: {e}"),
             })?;
-            table = deltalake::operations::create::CreateBuilder::new()
+            let created = deltalake::operations::create::CreateBuilder::new()
                 .with_location(url.as_str())
                 .with_storage_options(options)
                 .with_table_name(kind.name())
                 .with_columns(schema.fields().cloned())
                 .with_partition_columns([PARTITION_COLUMN])
                 .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
-                .await
-                .map_err(delta)?;
-            tracing::info!(table = kind.name(), location = %url, "created Delta table");
+                .await;
+            match created {
+                Ok(new) => {
+                    table = new;
+                    tracing::info!(table = kind.name(), location = %url, "created Delta table");
+                }
+                // Another writer created it between the check and the create (version 0 is
+                // put-if-absent too): open theirs; its schema is checked below like any other.
+                Err(e) if table.verify_deltatable_existence().await.unwrap_or(false) => {
+                    tracing::debug!(table = kind.name(), "another writer created the table first: {e}");
+                    table.load().await.map_err(delta)?;
+                }
+                Err(e) => return Err(delta(e)),
+            }
         }
         let this = LakeTable {
             kind,

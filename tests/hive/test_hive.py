@@ -207,7 +207,7 @@ def test_transactions_per_class_per_day(synced, manifest):
 def test_top_contracts_by_calls(synced, manifest, lake):
     rows = beeline(synced, readme_query("top contracts by calls"))
     expected = duckdb.sql(
-        f"SELECT to_address, COUNT(*) AS calls FROM read_parquet('{lake}/transactions/*/*.parquet', "
+        f"SELECT to_address, COUNT(*) AS calls FROM read_parquet('{lake}/transactions/block_date=*/*.parquet', "
         "hive_partitioning = true) WHERE tx_kind = 'contract_interaction' GROUP BY to_address "
         "ORDER BY calls DESC, to_address LIMIT 10"
     ).fetchall()
@@ -220,7 +220,7 @@ def test_top_contracts_by_calls(synced, manifest, lake):
 def test_eth_transferred_per_day(synced, manifest, lake):
     rows = beeline(synced, readme_query("ETH transferred per day"))
     expected = duckdb.sql(
-        f"SELECT CAST(block_date AS VARCHAR), SUM(value) FROM read_parquet('{lake}/transactions/*/*.parquet', "
+        f"SELECT CAST(block_date AS VARCHAR), SUM(value) FROM read_parquet('{lake}/transactions/block_date=*/*.parquet', "
         "hive_partitioning = true) WHERE receipt_status = 1 GROUP BY 1 ORDER BY 1"
     ).fetchall()
     got = [(day, Decimal(wei)) for day, wei, _eth in rows]

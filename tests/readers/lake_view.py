@@ -24,10 +24,10 @@ def hive_view(url, options, table):
     parsed = urlparse(url)
     if parsed.scheme in ("", "file"):
         folder = f"{parsed.path.rstrip('/')}/{table}"
-        if not duckdb.sql(f"select file from glob('{folder}/*/*.parquet')").fetchall():
+        if not duckdb.sql(f"select file from glob('{folder}/block_date=*/*.parquet')").fetchall():
             return [], []  # an empty table has no file to read
         rows = duckdb.sql(
-            f"select hash, cast(block_date as varchar) from read_parquet('{folder}/*/*.parquet', "
+            f"select hash, cast(block_date as varchar) from read_parquet('{folder}/block_date=*/*.parquet', "
             "hive_partitioning=true)"
         ).fetchall()
         return [r[0] for r in rows], [r[1] for r in rows]

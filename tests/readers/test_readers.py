@@ -60,11 +60,11 @@ def test_plain_hive_reader_sees_the_same_rows_as_delta(lake, manifest):
     for table in ("blocks", "transactions"):
         delta = deltalake.DeltaTable(str(lake / table)).to_pyarrow_table(columns=["hash"])
         hive = duckdb.sql(
-            f"select hash from read_parquet('{lake / table}/*/*.parquet', hive_partitioning=true)"
+            f"select hash from read_parquet('{lake / table}/block_date=*/*.parquet', hive_partitioning=true)"
         ).fetchall()
         assert sorted(h for (h,) in hive) == sorted(delta.column("hash").to_pylist()), table
     per_day = duckdb.sql(
-        f"select cast(block_date as varchar), count(*) from read_parquet('{lake}/blocks/*/*.parquet', "
+        f"select cast(block_date as varchar), count(*) from read_parquet('{lake}/blocks/block_date=*/*.parquet', "
         "hive_partitioning=true) group by 1 order by 1"
     ).fetchall()
     assert dict(per_day) == {d: c["blocks"] for d, c in manifest["by_date"].items()}
@@ -72,7 +72,7 @@ def test_plain_hive_reader_sees_the_same_rows_as_delta(lake, manifest):
 
 def test_wei_amounts_are_exact_against_the_node(lake, node):
     rows = duckdb.sql(
-        f"select hash, value, gas_price from read_parquet('{lake}/transactions/*/*.parquet') "
+        f"select hash, value, gas_price from read_parquet('{lake}/transactions/block_date=*/*.parquet') "
         "where value > 0 order by value desc limit 20"
     ).fetchall()
     assert rows

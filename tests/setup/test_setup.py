@@ -116,6 +116,28 @@ def test_a_user_who_cannot_install_gets_one_line_naming_what_to_install_before_a
     assert list(cache.iterdir()) == [], "it started installing before saying it cannot"
 
 
+def test_make_test_goes_on_past_a_failing_test_target_and_names_it(tmp_path):
+    """scripts/test.sh on a small real cargo workspace: crate `a` has a failing test, `b` a
+    passing one. Every target runs, and the summary names the failed suite and target."""
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts/test.sh", tmp_path / "scripts/test.sh")
+    (tmp_path / "Cargo.toml").write_text('[workspace]\nmembers = ["a", "b"]\nresolver = "2"\n')
+    for name, body in [("a", "assert_eq!(1 + 1, 3)"), ("b", "assert_eq!(1 + 1, 2)")]:
+        (tmp_path / name / "src").mkdir(parents=True)
+        (tmp_path / name / "tests").mkdir()
+        (tmp_path / name / "Cargo.toml").write_text(f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n')
+        (tmp_path / name / "src/lib.rs").write_text("")
+        (tmp_path / name / "tests/t.rs").write_text(f"#[test]\nfn t() {{ {body}; }}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAINX_")}
+    env.update(CHAINX_TEST_SUITES="cargo", CARGO_TARGET_DIR=str(tmp_path / "target"))
+    done = subprocess.run(["bash", str(tmp_path / "scripts/test.sh")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    out = lines(done.stdout + done.stderr)
+    assert done.returncode == 1, out
+    assert out[-1] == "make test: 1 of 1 suites failed: cargo (cargo: -p a --test t)", out
+    assert any(line.startswith("test result: ok. 1 passed") for line in out), "b's tests did not run"
+
+
 def test_on_a_set_up_machine_it_checks_and_prints_one_line():
     cache = Path(os.environ.get("CHAINX_CACHE", Path.home() / ".cache/chainx"))
     done = run_setup(path=os.environ["PATH"], cache=cache)
