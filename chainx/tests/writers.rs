@@ -1,6 +1,6 @@
 //! Many writers, one lake, at once: four `chainx backfill`s on overlapping ranges (one of them
 //! SIGKILLed mid-run and run again), the sink landing the block clock's topics, two `lake compact`
-//! and a `lake vacuum`, all real processes on one local lake. Afterwards every block and every
+//! and a `lake vacuum`, all real processes on one lake: a local folder, HDFS or S3. Afterwards every block and every
 //! transaction of the chain is there exactly once, and, once a vacuum past the writers has run,
 //! a plain listing of the folders (what a Hive external table reads) holds the same rows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,18 +10,19 @@ use std::time::{Duration, Instant};
 
 use chainx_tables::{read, Lake, LakeTable, TableKind};
 use chainx_testkit::anvil::manifest;
-use common::{numbers, strings, third_party_view, Job};
+use chainx_testkit::hdfs::Hdfs;
+use chainx_testkit::s3::S3;
+use common::target::{rows, Target};
+use common::{numbers, strings, Job};
 
 mod common;
 
 /// A backfill of `from..=to` in chunks of 20 blocks (many commits, so writers meet).
-fn backfill_args<'a>(rpc: &'a str, lake: &'a str, from: &'a str, to: &'a str) -> Vec<&'a str> {
+fn backfill_args<'a>(rpc: &'a str, from: &'a str, to: &'a str) -> Vec<&'a str> {
     vec![
         "backfill",
         "--rpc-url",
         rpc,
-        "--lake",
-        lake,
         "--from",
         from,
         "--to",
@@ -31,15 +32,12 @@ fn backfill_args<'a>(rpc: &'a str, lake: &'a str, from: &'a str, to: &'a str) ->
     ]
 }
 
-/// Commits in a table's log so far.
-fn commits(lake: &std::path::Path, table: &str) -> usize {
-    std::fs::read_dir(lake.join(table).join("_delta_log"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-        .unwrap_or(0)
+/// The table's version so far (its commits, less one), 0 while it does not exist.
+async fn commits(lake: &Lake, kind: TableKind) -> u64 {
+    match LakeTable::open_if_exists(lake, kind).await {
+        Ok(Some(table)) => table.version().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// The "N commits retried after another writer's" of a backfill's summary line.
@@ -54,48 +52,115 @@ fn retried(summary: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everything_once() {
+    let lake = tempfile::tempdir().unwrap();
+    many_writers_at_once(Target::new(lake.path().to_str().unwrap().to_string(), vec![], None)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_on_hdfs() {
+    let hdfs = Hdfs::start().await;
+    many_writers_at_once(Target::new(format!("{}/chainx", hdfs.url), vec![], None)).await;
+}
+
+/// Known to fail (issue 15 stays open): on SeaweedFS this run once landed blocks 150-159 twice,
+/// and once stalled after the sink's commit of version 50 (the first checkpoint). Local and HDFS
+/// lakes pass, and S3's put-if-absent is exclusive (the test below). Run with `--ignored`.
+#[ignore = "S3 under contention: doubled blocks or a stall at the first checkpoint; see the comment"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_on_s3() {
+    let s3 = S3::start().await;
+    let secret = s3.secret_key.clone();
+    many_writers_at_once(Target::new(
+        format!("s3://{}/chainx", s3.bucket),
+        s3.options(),
+        Some(secret),
+    ))
+    .await;
+}
+
+/// What the commit protocol needs of S3: of writers racing to create one object (a log
+/// version), exactly one wins, and its content stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_put_if_absent_lets_exactly_one_racing_writer_win() {
+    use object_store::{path::Path, ObjectStore, ObjectStoreExt, PutMode, PutOptions};
+    let s3 = S3::start().await;
+    let mut builder = object_store::aws::AmazonS3Builder::new()
+        .with_url(format!("s3://{}/", s3.bucket))
+        .with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch)
+        .with_allow_http(true);
+    for (key, value) in s3.options() {
+        builder = builder.with_config(key.parse().unwrap(), value);
+    }
+    let store = std::sync::Arc::new(builder.build().unwrap());
+    let create = || PutOptions {
+        mode: PutMode::Create,
+        ..Default::default()
+    };
+    for i in 0..50 {
+        let path = Path::from(format!("race/{i:05}.json"));
+        let racers = ["a", "b"].map(|body| {
+            let (store, path) = (store.clone(), path.clone());
+            tokio::spawn(async move { store.put_opts(&path, body.into(), create()).await.map(|_| body) })
+        });
+        let mut winners = Vec::new();
+        for racer in racers {
+            match racer.await.unwrap() {
+                Ok(body) => winners.push(body),
+                Err(object_store::Error::AlreadyExists { .. }) => {}
+                Err(e) => panic!("put {path}: {e}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{path}: {winners:?} both won");
+        let kept = store.get(&path).await.unwrap().bytes().await.unwrap();
+        assert_eq!(
+            kept.as_ref(),
+            winners[0].as_bytes(),
+            "{path}: the loser overwrote the winner"
+        );
+    }
+}
+
+async fn many_writers_at_once(target: Target) {
     let m = manifest();
     let (kafka, anvil) = common::chain_in_kafka("writers").await;
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().to_str().unwrap();
     let last = m.last_block.to_string();
-    let backfill = |from: &str, to: &str| Job::start(&backfill_args(&anvil.url, lake, from, to));
+    let backfill = |from: &str, to: &str| Job::start(&target.args(&backfill_args(&anvil.url, from, to)));
 
     let mut doomed = backfill("0", &last);
     let mut backfills = vec![backfill("0", "300"), backfill("150", "450"), backfill("301", &last)];
-    let sink = Job::start(&[
+    let sink = Job::start(&target.args(&[
         "sink",
         "--brokers",
         &kafka.brokers,
         "--network",
         "writers",
-        "--lake",
-        lake,
         "--flush-rows",
         "300",
         "--flush-interval",
         "0.5",
         "--until-block",
         &last,
-    ]);
+    ]));
     // The doomed backfill dies mid-run, once the lake has taken a few commits (its last chunk's
     // files may be written and never committed), and is run again.
+    let lake = target.lake();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while commits(dir.path(), "transactions") < 6 {
+    while commits(&lake, TableKind::Transactions).await < 6 {
         assert!(
             doomed.running(),
             "the doomed backfill ended first:\n{}",
             doomed.stderr()
         );
         assert!(Instant::now() < deadline, "no commits:\n{}", doomed.stderr());
-        std::thread::sleep(Duration::from_millis(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     doomed.kill();
+    target.check_secret("backfill", &doomed.stderr());
     backfills.push(backfill("0", &last));
     let maintenance = [
-        Job::start(&["lake", "compact", "--lake", lake]),
-        Job::start(&["lake", "vacuum", "--lake", lake]),
-        Job::start(&["lake", "compact", "--lake", lake]),
+        Job::start(&target.args(&["lake", "compact"])),
+        Job::start(&target.args(&["lake", "vacuum"])),
+        Job::start(&target.args(&["lake", "compact"])),
     ];
     let still_writing = backfills
         .iter_mut()
@@ -104,14 +169,18 @@ async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everyth
         .count();
 
     for job in maintenance {
-        let out = job.finish(Duration::from_secs(180));
+        let (out, log) = job.finish_with_log(Duration::from_secs(300));
         assert!(out.contains("transactions:"), "{out}");
+        target.check_secret("lake", &format!("{out}{log}"));
     }
-    let summaries: Vec<String> = backfills
-        .into_iter()
-        .map(|b| b.finish(Duration::from_secs(300)))
-        .collect();
-    let (sunk, _) = sink.finish_with_log(Duration::from_secs(300));
+    let mut summaries = Vec::new();
+    for b in backfills {
+        let (out, log) = b.finish_with_log(Duration::from_secs(600));
+        target.check_secret("backfill", &format!("{out}{log}"));
+        summaries.push(out);
+    }
+    let (sunk, log) = sink.finish_with_log(Duration::from_secs(600));
+    target.check_secret("sink", &log);
     assert!(sunk.starts_with("landed"), "{sunk}");
     let conflicts: u64 = summaries.iter().map(|s| retried(s)).sum();
     eprintln!("{still_writing} backfills running when maintenance began; {conflicts} commits retried\n{summaries:#?}");
@@ -119,9 +188,8 @@ async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everyth
     assert!(conflicts > 0, "the writers never raced for a commit: {summaries:#?}");
 
     let chain: BTreeSet<String> = anvil.tx_hashes(0, m.last_block).await.into_iter().collect();
-    let lake_root = Lake::parse(lake).unwrap();
-    let blocks = LakeTable::open(&lake_root, TableKind::Blocks).await.unwrap();
-    let txs = LakeTable::open(&lake_root, TableKind::Transactions).await.unwrap();
+    let blocks = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
+    let txs = LakeTable::open(&lake, TableKind::Transactions).await.unwrap();
     let block_rows = read::delta_rows(&blocks).await.unwrap();
     let tx_rows = read::delta_rows(&txs).await.unwrap();
     common::assert_exactly_the_chain(&block_rows, &tx_rows, m.last_block, &chain);
@@ -130,18 +198,16 @@ async fn four_backfills_a_sink_two_compactions_and_a_vacuum_at_once_land_everyth
     }
 
     // The killed backfill's uncommitted files are the only difference a plain listing can show;
-    // a vacuum past the writers (retention 0: all have stopped) removes them.
-    let out = Job::start(&["lake", "vacuum", "--lake", lake, "--retention-hours", "0"]).finish(Duration::from_secs(60));
+    // a vacuum past the writers (retention 0: all have stopped) removes them. Then the listing
+    // (chainx's own on every store, and DuckDB or pyarrow where they reach it) equals Delta.
+    let out = Job::start(&target.args(&["lake", "vacuum", "--retention-hours", "0"])).finish(Duration::from_secs(120));
     assert!(out.contains("blocks: deleted"), "{out}");
-    let view = third_party_view(lake, &[]);
-    for (table, batches) in [("blocks", &block_rows), ("transactions", &tx_rows)] {
-        let mut ours = strings(batches, "hash");
-        ours.sort();
-        let hive: Vec<String> = serde_json::from_value(view[table]["hive"].clone()).unwrap();
-        let delta: Vec<String> = serde_json::from_value(view[table]["delta"].clone()).unwrap();
-        assert_eq!(delta, ours, "{table}: delta-rs reads other rows");
-        assert_eq!(hive, ours, "{table}: the plain listing differs from Delta");
-    }
+    let (blocks, txs) = (
+        rows(&target, TableKind::Blocks).await,
+        rows(&target, TableKind::Transactions).await,
+    );
+    target.check_third_party(&blocks, &txs);
+    common::assert_exactly_the_chain(&blocks, &txs, m.last_block, &chain);
 }
 
 /// The UTC date (`YYYY-MM-DD`) of the `timestamp` of row `at` across `batches`.
@@ -169,12 +235,22 @@ async fn lake_verify_names_the_ranges_whose_rows_or_hashes_disagree() {
     let anvil = chainx_testkit::anvil::Anvil::fixture().await;
     // Blocks past the dump, so anvil can reorganise them (it keeps no state for the dump's).
     anvil.mine_transfers(4).await;
-    let head = anvil.rpc("eth_blockNumber", serde_json::json!([])).await;
-    let head = u64::from_str_radix(head.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    // The tip once all 4 are mined (each transaction mines its own block, as it arrives).
+    let head = chainx_testkit::anvil::manifest().last_block + 4;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = anvil.rpc("eth_blockNumber", serde_json::json!([])).await;
+        if u64::from_str_radix(n.as_str().unwrap().trim_start_matches("0x"), 16).unwrap() >= head {
+            break;
+        }
+        assert!(Instant::now() < deadline, "anvil did not mine the 4 transfers");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().to_str().unwrap();
     let head_text = head.to_string();
-    Job::start(&backfill_args(&anvil.url, lake, "0", &head_text)).finish(Duration::from_secs(120));
+    Job::start(&[backfill_args(&anvil.url, "0", &head_text), vec!["--lake", lake]].concat())
+        .finish(Duration::from_secs(120));
     let verify = |rpc: bool| {
         let mut args = vec!["lake", "verify", "--lake", lake];
         if rpc {

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests that run the `chainx` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub mod target;
+
 use std::process::{Child, Command, Stdio};
 
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
