@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
-use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{blocks_batch, transactions_batch, BlockRanges, Lake, LakeTable, TableKind};
 use chainx_telemetry::LakeMetrics;
 use futures::{StreamExt, TryStreamExt};
@@ -275,11 +274,13 @@ async fn commit_chunk(
         tx_rows.extend(t);
     }
     let started = Instant::now();
-    let landed = land(txs, from, to, &tx_rows, |r| r.block_number, transactions_batch).await?;
+    // Each append lands only the blocks its table does not cover yet: after a crash between the
+    // two commits one table may hold part of the chunk, and another writer may land some of it.
+    let landed = txs.append(transactions_batch(&tx_rows)?, from, to).await?;
     summary.transactions += landed;
     report(metrics, txs, landed, started);
     let started = Instant::now();
-    let landed = land(blocks, from, to, &block_rows, |r| r.number, blocks_batch).await?;
+    let landed = blocks.append(blocks_batch(&block_rows)?, from, to).await?;
     summary.blocks += landed;
     report(metrics, blocks, landed, started);
     tracing::debug!(from, to, "chunk landed");
@@ -296,32 +297,6 @@ fn report(metrics: Option<&LakeMetrics>, table: &LakeTable, rows: u64, started: 
             m.live_files(name, files.len());
         }
     }
-}
-
-/// Appends to `table` the rows of the blocks `from..=to` it does not cover yet (after a crash
-/// between the two tables' commits, one may already hold part of the chunk). `rows` must be in
-/// block order. Returns the rows appended.
-async fn land<R>(
-    table: &mut LakeTable,
-    from: u64,
-    to: u64,
-    rows: &[R],
-    block_of: fn(&R) -> u64,
-    encode: fn(&[R]) -> chainx_tables::Result<RecordBatch>,
-) -> Result<u64> {
-    let mut landed = 0;
-    for (a, b) in BlockRanges::span(from, to)
-        .subtract(&table.covered()?)
-        .ranges()
-        .to_vec()
-    {
-        // Rows come in block order (fetched blocks are sorted), so a range is a slice.
-        let start = rows.partition_point(|r| block_of(r) < a);
-        let end = rows.partition_point(|r| block_of(r) <= b);
-        // Another writer may land some of them meanwhile: the append counts what it added.
-        landed += table.append(encode(&rows[start..end])?, a, b).await?;
-    }
-    Ok(landed)
 }
 
 async fn fetch_chunk(

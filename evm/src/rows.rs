@@ -49,8 +49,9 @@ pub struct Withdrawal {
 }
 
 /// Serialised (for Kafka messages) with the lake's column names; wei amounts as decimal
-/// strings, because JSON numbers lose precision past 2^53 in most readers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// strings, because JSON numbers lose precision past 2^53 in most readers. `Default` (empty
+/// strings and zeros) is for tests that build a block field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BlockRow {
     pub number: u64,
     pub hash: String,

@@ -5,7 +5,6 @@
 use rdkafka::message::{OwnedMessage, Timestamp};
 
 use super::*;
-use chainx_evm::alloy_primitives::U256;
 use chainx_evm::BlockRow;
 
 const HEIGHT: u64 = 7;
@@ -41,27 +40,10 @@ fn block(hash: &str, removed: bool) -> String {
         number: HEIGHT,
         hash: hash.to_string(),
         parent_hash: "0x06".into(),
-        nonce: None,
-        sha3_uncles: String::new(),
-        logs_bloom: "0x".into(),
-        transactions_root: String::new(),
-        state_root: String::new(),
-        receipts_root: String::new(),
-        miner: "0x00".into(),
-        difficulty: U256::ZERO,
-        total_difficulty: None,
-        size: None,
-        extra_data: "0x".into(),
-        gas_limit: 30_000_000,
         gas_used: 21_000,
         timestamp: 1_709_251_200,
         transaction_count: 1,
-        base_fee_per_gas: None,
-        withdrawals_root: None,
-        withdrawals: None,
-        blob_gas_used: None,
-        excess_blob_gas: None,
-        parent_beacon_block_root: None,
+        ..BlockRow::default()
     };
     serde_json::to_string(&BlockMessage { block, removed }).unwrap()
 }

@@ -90,9 +90,9 @@ fn lost_race(e: &DeltaTableError) -> bool {
 }
 
 impl LakeTable {
-    /// Commits `plan` at the version after the current snapshot's, with `offsets` as Delta `txn`
-    /// actions and `info` in the commit info. On a lost race it refreshes and retries while the
-    /// plan still holds; returns [`Outcome::Stale`] once it does not.
+    /// Commits `plan`, made on the current snapshot, at the version after it, with `offsets` as
+    /// Delta `txn` actions and `info` in the commit info. On a lost race it refreshes and retries
+    /// while the plan still holds; returns [`Outcome::Stale`] once it does not.
     pub(crate) async fn commit_plan(
         &mut self,
         plan: &Plan,
@@ -101,15 +101,12 @@ impl LakeTable {
         info: (&str, String),
     ) -> Result<Outcome> {
         let mut lost = 0;
+        let mut covered = self.covered()?;
         loop {
-            if !self.plan_holds(plan)? {
-                self.delete_written(plan).await;
-                return Ok(Outcome::Stale);
-            }
             let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
             let mut actions = plan.actions.clone();
             if !plan.adds.is_empty() || !plan.drops.is_empty() {
-                let coverage = self.covered()?.union(&plan.adds).subtract(&plan.drops);
+                let coverage = covered.union(&plan.adds).subtract(&plan.drops);
                 let metadata = snapshot
                     .metadata()
                     .clone()
@@ -153,6 +150,11 @@ impl LakeTable {
                     );
                     tokio::time::sleep(backoff(lost)).await;
                     self.refresh().await?;
+                    covered = self.covered()?;
+                    if !self.plan_holds(plan, &covered)? {
+                        self.delete_written(plan).await;
+                        return Ok(Outcome::Stale);
+                    }
                 }
                 Err(e) => {
                     self.delete_written(plan).await;
@@ -162,9 +164,10 @@ impl LakeTable {
         }
     }
 
-    /// Whether `plan`, made on an older snapshot, still applies to the current one.
-    fn plan_holds(&self, plan: &Plan) -> Result<bool> {
-        if !plan.adds.intersect(&self.covered()?).is_empty() {
+    /// Whether `plan`, made on an older snapshot, still applies to the current one (which covers
+    /// `covered`).
+    fn plan_holds(&self, plan: &Plan, covered: &BlockRanges) -> Result<bool> {
+        if !plan.adds.intersect(covered).is_empty() {
             return Ok(false);
         }
         let mut removed = plan.removed_paths().peekable();

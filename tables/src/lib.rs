@@ -31,7 +31,7 @@ pub use store::{register_stores, Lake};
 pub use table::{LakeTable, COVERAGE_KEY};
 pub use unwind::RemovedBlock;
 pub use vacuum::VacuumSummary;
-pub use verify::{verify, StoredBlock, Verification};
+pub use verify::{StoredBlock, Verification, Verifier};
 
 /// Re-exported so callers use the same Arrow as the lake.
 pub use deltalake::arrow;

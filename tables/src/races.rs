@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chainx_evm::alloy_primitives::U256;
 use chainx_evm::BlockRow;
 use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
@@ -21,28 +20,9 @@ fn block(number: u64) -> BlockRow {
         number,
         hash: format!("{:#066x}", number + 1),
         parent_hash: format!("{:#066x}", number),
-        nonce: None,
-        sha3_uncles: String::new(),
-        logs_bloom: "0x".into(),
-        transactions_root: String::new(),
-        state_root: String::new(),
-        receipts_root: String::new(),
-        miner: format!("{:#042x}", 0),
-        difficulty: U256::ZERO,
-        total_difficulty: None,
-        size: None,
-        extra_data: "0x".into(),
-        gas_limit: 30_000_000,
-        gas_used: 0,
         // All in one day: one partition, so compaction and unwinds meet in the same files.
         timestamp: 1_709_251_200 + number,
-        transaction_count: 0,
-        base_fee_per_gas: None,
-        withdrawals_root: None,
-        withdrawals: None,
-        blob_gas_used: None,
-        excess_blob_gas: None,
-        parent_beacon_block_root: None,
+        ..BlockRow::default()
     }
 }
 

@@ -4,13 +4,15 @@
 //! - a block row means its transactions are there (the lake's one write order): the
 //!   `transactions` table covers it, holds `transaction_count` rows for it, all of its hash.
 //!
-//! Files are read one at a time, keeping per block only its hash and counts, so memory grows
-//! with the blocks covered, not with the rows. The command adds the node's hashes (`--rpc-url`).
+//! It goes one `block_date` partition at a time (a block and its transactions share the date),
+//! so memory holds one day's blocks whatever the lake's size. Each day's blocks are handed to
+//! the caller, which the command uses to compare their hashes with the node's (`--rpc-url`).
 
 use std::collections::BTreeMap;
 
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
+use deltalake::Path;
 
 use crate::error::Result;
 use crate::ranges::BlockRanges;
@@ -35,7 +37,8 @@ pub struct StoredBlock {
 #[derive(Debug, Default)]
 pub struct Verification {
     pub covered: BlockRanges,
-    pub blocks: BTreeMap<u64, StoredBlock>,
+    pub block_rows: u64,
+    pub transaction_rows: u64,
     /// Each problem: the blocks it concerns and what is wrong with them.
     pub problems: Vec<(BlockRanges, String)>,
 }
@@ -53,16 +56,17 @@ impl Verification {
     }
 }
 
-/// Each file's batches in turn, so at most one file is in memory.
-async fn for_each_batch(table: &LakeTable, mut f: impl FnMut(&RecordBatch)) -> Result<()> {
-    let store = table.delta().object_store();
-    for path in table.live_files()? {
-        let bytes = file_bytes(store.as_ref(), &path).await?;
-        for batch in parquet_batches(bytes, path.as_ref())? {
-            f(&batch);
-        }
-    }
-    Ok(())
+/// Checks the lake's block tables day by day (see the module's comment).
+#[derive(Debug)]
+pub struct Verifier {
+    blocks: LakeTable,
+    txs: LakeTable,
+    tx_covered: BlockRanges,
+    /// Per day still to check: its `blocks` files and its `transactions` files.
+    days: BTreeMap<String, (Vec<Path>, Vec<Path>)>,
+    /// Block numbers seen in the `blocks` table so far.
+    seen: BlockRanges,
+    v: Verification,
 }
 
 fn block_columns(batch: &RecordBatch, kind: TableKind) -> Option<(&[i64], &dyn Array)> {
@@ -73,90 +77,131 @@ fn block_columns(batch: &RecordBatch, kind: TableKind) -> Option<(&[i64], &dyn A
     ))
 }
 
-/// Checks the lake's block tables against each other (see the module's comment).
-pub async fn verify(lake: &Lake) -> Result<Verification> {
-    let blocks = LakeTable::open(lake, TableKind::Blocks).await?;
-    let txs = LakeTable::open(lake, TableKind::Transactions).await?;
-    let mut v = Verification {
-        covered: blocks.covered()?,
-        ..Verification::default()
-    };
-    let mut unreadable = false;
-    for_each_batch(&blocks, |b| {
-        let (Some((numbers, hashes)), Some(counts)) = (
-            block_columns(b, TableKind::Blocks),
-            b.column_by_name("transaction_count")
-                .and_then(|c| c.as_primitive_opt::<Int64Type>()),
-        ) else {
-            unreadable = true;
-            return;
-        };
-        let hashes = hashes.as_string::<i32>();
-        for (i, n) in numbers.iter().enumerate() {
-            let entry = v.blocks.entry(*n as u64).or_default();
-            entry.rows += 1;
-            entry.hash = hashes.value(i).to_string();
-            entry.transaction_count = counts.value(i) as u64;
+impl Verifier {
+    pub async fn open(lake: &Lake) -> Result<Verifier> {
+        let blocks = LakeTable::open(lake, TableKind::Blocks).await?;
+        let txs = LakeTable::open(lake, TableKind::Transactions).await?;
+        let mut days: BTreeMap<String, (Vec<Path>, Vec<Path>)> = BTreeMap::new();
+        for (date, files) in blocks.files_by_partition()? {
+            days.entry(date).or_default().0 = files.into_iter().map(|(p, _)| p).collect();
         }
-    })
-    .await?;
-    let mut stray_txs = BlockRanges::new();
-    for_each_batch(&txs, |b| {
-        let Some((numbers, hashes)) = block_columns(b, TableKind::Transactions) else {
-            unreadable = true;
-            return;
+        for (date, files) in txs.files_by_partition()? {
+            days.entry(date).or_default().1 = files.into_iter().map(|(p, _)| p).collect();
+        }
+        Ok(Verifier {
+            v: Verification {
+                covered: blocks.covered()?,
+                ..Verification::default()
+            },
+            tx_covered: txs.covered()?,
+            blocks,
+            txs,
+            days,
+            seen: BlockRanges::new(),
+        })
+    }
+
+    /// Checks the next day and returns its date and blocks; `None` once every day is checked.
+    pub async fn next_day(&mut self) -> Result<Option<(String, BTreeMap<u64, StoredBlock>)>> {
+        let Some((date, (block_files, tx_files))) = self.days.pop_first() else {
+            return Ok(None);
         };
-        let hashes = hashes.as_string::<i32>();
-        for (i, n) in numbers.iter().enumerate() {
-            let n = *n as u64;
-            match v.blocks.get_mut(&n) {
-                Some(block) if block.hash == hashes.value(i) => block.transactions += 1,
-                Some(block) => block.transactions_of_other_hash += 1,
-                None => stray_txs.insert(n, n),
+        let mut day: BTreeMap<u64, StoredBlock> = BTreeMap::new();
+        let mut unreadable = BlockRanges::new();
+        for batch in read_files(&self.blocks, &block_files).await? {
+            let (Some((numbers, hashes)), Some(counts)) = (
+                block_columns(&batch, TableKind::Blocks),
+                batch
+                    .column_by_name("transaction_count")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+            ) else {
+                unreadable = self.v.covered.clone();
+                continue;
+            };
+            let hashes = hashes.as_string::<i32>();
+            for (i, n) in numbers.iter().enumerate() {
+                let block = day.entry(*n as u64).or_default();
+                block.rows += 1;
+                block.hash = hashes.value(i).to_string();
+                block.transaction_count = counts.value(i) as u64;
             }
         }
-    })
-    .await?;
-    if unreadable {
-        v.problem(&v.covered.clone(), "a data file lacks the block columns");
+        let mut stray = BlockRanges::new();
+        for batch in read_files(&self.txs, &tx_files).await? {
+            let Some((numbers, hashes)) = block_columns(&batch, TableKind::Transactions) else {
+                unreadable = self.v.covered.clone();
+                continue;
+            };
+            let hashes = hashes.as_string::<i32>();
+            for (i, n) in numbers.iter().enumerate() {
+                let n = *n as u64;
+                match day.get_mut(&n) {
+                    Some(block) if block.hash == hashes.value(i) => block.transactions += 1,
+                    Some(block) => block.transactions_of_other_hash += 1,
+                    None if !self.tx_covered.contains(n) => stray.insert(n, n),
+                    // Transactions landed, their block row not yet (a writer between commits).
+                    None => {}
+                }
+                self.v.transaction_rows += 1;
+            }
+        }
+        self.v.problem(&unreadable, "a data file lacks the block columns");
+        self.v
+            .problem(&stray, "transaction rows of a block that `transactions` does not cover");
+        let mut bad: [(BlockRanges, &str); 4] = [
+            (BlockRanges::new(), "more than one block row"),
+            (BlockRanges::new(), "block rows outside the table's coverage"),
+            (
+                BlockRanges::new(),
+                "transaction rows differ from the block's transaction_count",
+            ),
+            (BlockRanges::new(), "transaction rows of another block hash"),
+        ];
+        for (n, block) in &day {
+            let n = *n;
+            self.seen.insert(n, n);
+            self.v.block_rows += block.rows;
+            let checks = [
+                block.rows > 1,
+                !self.v.covered.contains(n),
+                // A block whose transactions are not covered is reported as such, not twice.
+                block.transactions != block.transaction_count && self.tx_covered.contains(n),
+                block.transactions_of_other_hash > 0,
+            ];
+            for (failed, (ranges, _)) in checks.into_iter().zip(bad.iter_mut()) {
+                if failed {
+                    ranges.insert(n, n);
+                }
+            }
+        }
+        for (ranges, what) in &bad {
+            self.v.problem(ranges, what);
+        }
+        Ok(Some((date, day)))
     }
-    let tx_covered = txs.covered()?;
-    let mut seen = BlockRanges::new();
-    let (mut doubled, mut outside, mut short_txs, mut other_branch) = (
-        BlockRanges::new(),
-        BlockRanges::new(),
-        BlockRanges::new(),
-        BlockRanges::new(),
-    );
-    for (n, block) in &v.blocks {
-        let n = *n;
-        seen.insert(n, n);
-        if block.rows > 1 {
-            doubled.insert(n, n);
-        }
-        if !v.covered.contains(n) {
-            outside.insert(n, n);
-        }
-        // A block whose transactions are not covered is reported as such, not twice.
-        if block.transactions != block.transaction_count && tx_covered.contains(n) {
-            short_txs.insert(n, n);
-        }
-        if block.transactions_of_other_hash > 0 {
-            other_branch.insert(n, n);
-        }
+
+    /// Records a problem the caller found (a hash the node does not have, say).
+    pub fn problem(&mut self, blocks: &BlockRanges, what: &str) {
+        self.v.problem(blocks, what);
     }
-    let missing = v.covered.subtract(&seen);
-    let untransacted = v.covered.subtract(&tx_covered);
-    let stray_txs = stray_txs.subtract(&tx_covered);
-    v.problem(&missing, "covered by `blocks` but without a block row");
-    v.problem(&doubled, "more than one block row");
-    v.problem(&outside, "block rows outside the table's coverage");
-    v.problem(&untransacted, "block rows whose transactions are not covered");
-    v.problem(&short_txs, "transaction rows differ from the block's transaction_count");
-    v.problem(&other_branch, "transaction rows of another block hash");
-    v.problem(
-        &stray_txs,
-        "transaction rows of a block that `transactions` does not cover",
-    );
-    Ok(v)
+
+    /// Checks what is left (every day must have been taken) and returns the findings.
+    pub fn finish(mut self) -> Verification {
+        let missing = self.v.covered.subtract(&self.seen);
+        let untransacted = self.v.covered.subtract(&self.tx_covered);
+        self.v.problem(&missing, "covered by `blocks` but without a block row");
+        self.v
+            .problem(&untransacted, "block rows whose transactions are not covered");
+        self.v
+    }
+}
+
+/// The rows of one day's `files`.
+async fn read_files(table: &LakeTable, files: &[Path]) -> Result<Vec<RecordBatch>> {
+    let store = table.delta().object_store();
+    let mut out = Vec::new();
+    for path in files {
+        out.extend(parquet_batches(file_bytes(store.as_ref(), path).await?, path.as_ref())?);
+    }
+    Ok(out)
 }

@@ -10,28 +10,14 @@ fn block(number: u64) -> BlockRow {
         number,
         hash: format!("{:#066x}", number + 1),
         parent_hash: format!("{:#066x}", number),
-        nonce: None,
-        sha3_uncles: String::new(),
         logs_bloom: "0x".into(),
-        transactions_root: String::new(),
-        state_root: String::new(),
-        receipts_root: String::new(),
         miner: format!("{:#042x}", 0),
-        difficulty: U256::ZERO,
-        total_difficulty: None,
-        size: None,
         extra_data: "0x".into(),
         gas_limit: 30_000_000,
-        gas_used: 0,
         // One UTC day per 100 blocks, so batches span partitions.
         timestamp: 1_709_251_200 + number * 864,
-        transaction_count: 0,
         base_fee_per_gas: Some(U256::from(7u64)),
-        withdrawals_root: None,
-        withdrawals: None,
-        blob_gas_used: None,
-        excess_blob_gas: None,
-        parent_beacon_block_root: None,
+        ..BlockRow::default()
     }
 }
 

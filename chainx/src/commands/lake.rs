@@ -3,7 +3,7 @@ use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
 use chainx_tables::{read, LakeTable, TableKind};
 
 use chainx_evm::BlockFetcher;
-use chainx_tables::BlockRanges;
+use chainx_tables::{BlockRanges, Verifier};
 
 use super::{hand_back, rpc_client};
 use crate::cli::{LakeCompactArgs, LakeShowArgs, LakeVacuumArgs, LakeVerifyArgs};
@@ -90,35 +90,43 @@ const VERIFY_BATCH: usize = 100;
 pub async fn verify(args: LakeVerifyArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let lake = lake(&args.lake, &file.lake)?;
-    let mut v = chainx_tables::verify(&lake).await?;
-    if args.rpc.rpc_url.is_some() {
-        let replica = replica_id(&args.rpc, &file.rpc);
-        let (client, pool) = rpc_client(&args.rpc, &file, &replica, None, None).await?;
-        let fetcher = BlockFetcher::new(client.clone(), false);
-        let numbers: Vec<u64> = v.blocks.keys().copied().collect();
+    let mut verifier = Verifier::open(&lake).await?;
+    let node = match args.rpc.rpc_url {
+        Some(_) => {
+            let replica = replica_id(&args.rpc, &file.rpc);
+            Some(rpc_client(&args.rpc, &file, &replica, None, None).await?)
+        }
+        None => None,
+    };
+    let fetcher = node
+        .as_ref()
+        .map(|(client, _)| BlockFetcher::new(client.clone(), false));
+    // A day at a time: its blocks' hashes against the node's, before the next day is read.
+    while let Some((_, day)) = verifier.next_day().await? {
+        let Some(fetcher) = &fetcher else { continue };
+        let numbers: Vec<u64> = day.keys().copied().collect();
         let mut differ = BlockRanges::new();
         for group in numbers.chunks(VERIFY_BATCH) {
             for header in fetcher.fetch_headers(group).await? {
                 let n = header.number.to::<u64>();
-                if v.blocks
-                    .get(&n)
-                    .is_some_and(|b| b.hash != format!("{:#x}", header.hash))
-                {
+                if day.get(&n).is_some_and(|b| b.hash != format!("{:#x}", header.hash)) {
                     differ.insert(n, n);
                 }
             }
         }
-        hand_back(pool.as_deref()).await;
-        v.problem(
+        let endpoint = fetcher.client().endpoint();
+        verifier.problem(
             &differ,
-            &format!("block hash differs from {}'s (a branch that lost)", client.endpoint()),
+            &format!("block hash differs from {endpoint}'s (a branch that lost)"),
         );
     }
-    let transactions: u64 = v.blocks.values().map(|b| b.transactions).sum();
+    if let Some((_, pool)) = &node {
+        hand_back(pool.as_deref()).await;
+    }
+    let v = verifier.finish();
     println!(
-        "blocks {}: {} block rows, {transactions} transaction rows",
-        v.covered,
-        v.blocks.len()
+        "blocks {}: {} block rows, {} transaction rows",
+        v.covered, v.block_rows, v.transaction_rows
     );
     for (blocks, what) in &v.problems {
         println!("BAD {blocks}: {what}");
