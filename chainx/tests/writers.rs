@@ -62,10 +62,6 @@ async fn many_writers_at_once_on_hdfs() {
     many_writers_at_once(Target::new(format!("{}/chainx", hdfs.url), vec![], None)).await;
 }
 
-/// Known to fail (issue 15 stays open): on SeaweedFS this run once landed blocks 150-159 twice,
-/// and once stalled after the sink's commit of version 50 (the first checkpoint). Local and HDFS
-/// lakes pass, and S3's put-if-absent is exclusive (the test below). Run with `--ignored`.
-#[ignore = "S3 under contention: doubled blocks or a stall at the first checkpoint; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_writers_at_once_on_s3() {
     let s3 = S3::start().await;

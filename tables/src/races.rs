@@ -210,3 +210,34 @@ async fn vacuum_within_its_retention_keeps_an_in_flight_writers_files() {
     assert!(!stray.exists());
     assert_eq!(row_counts(&dir).await, once_each(0..=19));
 }
+
+/// Race: writers find no table and all create it. Each loser must open the winner's table, not
+/// commit its create at the next version (delta-rs's own retry would): that commit's metadata
+/// would reset the coverage of every commit before it. Eight creators really overlap, for 20
+/// new tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_racing_to_create_a_table_commit_it_once() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let creators: Vec<_> = (0..8)
+            .map(|_| {
+                let (lake, start) = (lake.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    LakeTable::open_or_create(&lake, TableKind::Blocks).await.map(|_| ())
+                })
+            })
+            .collect();
+        for creator in creators {
+            creator.await.unwrap().unwrap();
+        }
+        let table = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
+        assert_eq!(
+            table.version(),
+            Some(0),
+            "round {round}: the create committed more than once"
+        );
+    }
+}

@@ -17,11 +17,13 @@ use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{Action, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, Path};
+use url::Url;
 
 use crate::commit::{Outcome, Plan};
 use crate::error::{Error, Result};
@@ -38,6 +40,29 @@ pub struct LakeTable {
     table: DeltaTable,
     /// Commits this handle retried after another writer committed first.
     pub(crate) conflicts_retried: u64,
+}
+
+/// Commits version 0 of a new table at `url`, or fails if any writer has. delta-rs would
+/// otherwise resolve a lost race for version 0 by committing the create again at the next free
+/// version, and that commit's metadata would reset the coverage of everything before it.
+pub(crate) async fn create_table(url: &Url, options: HashMap<String, String>, kind: TableKind) -> Result<DeltaTable> {
+    let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
+        table: kind.name().to_string(),
+        reason: format!("schema conversion: {e}"),
+    })?;
+    deltalake::operations::create::CreateBuilder::new()
+        .with_location(url.as_str())
+        .with_storage_options(options)
+        .with_table_name(kind.name())
+        .with_columns(schema.fields().cloned())
+        .with_partition_columns([PARTITION_COLUMN])
+        .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
+        .await
+        .map_err(|source| Error::Delta {
+            table: kind.name().to_string(),
+            source,
+        })
 }
 
 impl LakeTable {
@@ -99,18 +124,7 @@ impl LakeTable {
         } else if !create {
             return Ok(None);
         } else {
-            let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
-                table: kind.name().to_string(),
-                reason: format!("schema conversion: {e}"),
-            })?;
-            let created = deltalake::operations::create::CreateBuilder::new()
-                .with_location(url.as_str())
-                .with_storage_options(options)
-                .with_table_name(kind.name())
-                .with_columns(schema.fields().cloned())
-                .with_partition_columns([PARTITION_COLUMN])
-                .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
-                .await;
+            let created = create_table(&url, options, kind).await;
             match created {
                 Ok(new) => {
                     table = new;
@@ -122,7 +136,7 @@ impl LakeTable {
                     tracing::debug!(table = kind.name(), "another writer created the table first: {e}");
                     table.load().await.map_err(delta)?;
                 }
-                Err(e) => return Err(delta(e)),
+                Err(e) => return Err(e),
             }
         }
         let this = LakeTable {
