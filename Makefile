@@ -69,6 +69,7 @@ build:
 	DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile -t $(CHAINX_IMAGES)/chainx:$(TAG) .
 	docker build -f docker/fast_layer/scylla/Dockerfile -t $(CHAINX_IMAGES)/scylla:$(TAG) .
 	docker build -f docker/batch_layer/hive-metastore/Dockerfile -t $(CHAINX_IMAGES)/hive:$(TAG) .
+	docker build -f docker/batch_layer/spark-thriftserver/Dockerfile -t $(CHAINX_IMAGES)/spark-thriftserver:$(TAG) .
 	docker build -f docker/batch_layer/airflow/Dockerfile --build-arg CHAINX_IMAGE=$(CHAINX_IMAGES)/chainx:$(TAG) -t $(CHAINX_IMAGES)/airflow:$(TAG) .
 	docker build -f docker/ops_layer/prometheus/Dockerfile -t $(CHAINX_IMAGES)/prometheus:$(TAG) .
 	docker build -f docker/ops_layer/grafana/Dockerfile -t $(CHAINX_IMAGES)/grafana:$(TAG) .
@@ -76,7 +77,7 @@ build:
 ## Pushes the images to REGISTRY (e.g. make publish REGISTRY=registry.example.com TAG=0.1.0).
 publish: build
 	@test -n "$(REGISTRY)" || { echo "make publish needs REGISTRY=host[:port]"; exit 1; }
-	for image in chainx scylla hive airflow prometheus grafana; do docker push $(CHAINX_IMAGES)/$$image:$(TAG) || exit 1; done
+	for image in chainx scylla hive spark-thriftserver airflow prometheus grafana; do docker push $(CHAINX_IMAGES)/$$image:$(TAG) || exit 1; done
 
 ## services/secrets/*: random passwords and the API keys' template (kept once created).
 secrets:

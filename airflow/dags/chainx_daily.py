@@ -8,8 +8,9 @@ The schedule is a cron data-interval timetable, so a run covers a real day
 1. `chainx blocks-for-date DAY` finds the day's first and last block (binary search on block
    timestamps); it fails, and so retries later, if the chain has not finished the day yet.
 2. The range is backfilled in chunks (the `chainx_rpc` pool, idempotent chunks).
-3. With the `hiveserver2` param set, `chainx hive sync` creates missing tables and MSCK REPAIR
-   registers the day's partitions.
+3. With the `hiveserver2` param set, `chainx hive sync` creates missing tables (Delta tables,
+   by default, for the Spark Thrift server; `CHAINX_HIVE_FORMAT=parquet` on the workers makes
+   plain ones, whose new partitions MSCK REPAIR registers).
 """
 
 from __future__ import annotations

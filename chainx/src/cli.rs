@@ -25,7 +25,7 @@ pub enum Command {
     /// Inspect the lake
     #[command(subcommand)]
     Lake(LakeCommand),
-    /// Hive tables over the lake (external, Parquet, partitioned by block_date)
+    /// Hive tables over the lake (Delta for a Spark Thrift server, or plain Parquet)
     #[command(subcommand)]
     Hive(HiveCommand),
     /// Follow the chain head and publish blocks (and, in full-block mode, transactions) to Kafka
@@ -309,7 +309,7 @@ pub struct BlocksForDateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HiveCommand {
-    /// Print the DDL: CREATE DATABASE, CREATE EXTERNAL TABLE per lake table, MSCK REPAIR TABLE
+    /// Print the DDL: CREATE DATABASE, then CREATE TABLE per lake table (and MSCK REPAIR TABLE for parquet)
     Ddl(HiveArgs),
     /// Apply the DDL over HiveServer2 with beeline: creates what is missing, registers new partitions
     Sync(HiveSyncArgs),
@@ -325,6 +325,11 @@ pub struct HiveArgs {
     /// Hive database
     #[arg(long, env = "CHAINX_HIVE_DATABASE", default_value = "chainx", help_heading = "Hive")]
     pub database: String,
+    /// `delta`: tables read through the Delta log (a Spark Thrift server with delta-spark): always
+    /// exactly the committed rows. `parquet`: plain external tables over the folders, for engines
+    /// without Delta; they also show uncommitted and replaced files until `lake vacuum`
+    #[arg(long, env = "CHAINX_HIVE_FORMAT", default_value = "delta", help_heading = "Hive")]
+    pub format: chainx_tables::hive::Format,
 }
 
 #[derive(Debug, Args)]

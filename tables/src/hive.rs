@@ -1,18 +1,50 @@
-//! Hive DDL over the lake: each Delta table's folder, read as plain Hive-partitioned Parquet
-//! (`block_date=YYYY-MM-DD/part-*.parquet`), as an external table, so Hive, Hue, Spark SQL and
-//! Trino query the lake without a Delta connector.
+//! Hive DDL over the lake, in one of two [`Format`]s:
+//! - **delta** (the default): `CREATE TABLE ... USING DELTA LOCATION`, for a HiveServer2 that
+//!   reads Delta (the Spark Thrift server with delta-spark). Every query reads one Delta snapshot,
+//!   so it sees exactly the live rows of some version, whatever writers are doing.
+//! - **parquet**: the folders as plain Hive-partitioned Parquet external tables
+//!   (`block_date=YYYY-MM-DD/part-*.parquet`), for engines without Delta. A bare listing also
+//!   holds files a writer has not committed yet, and files a commit replaced that no vacuum has
+//!   removed yet: this view equals Delta's only when no writer runs and after `lake vacuum`.
 //!
-//! The plain-Parquet view equals the Delta view once replaced files are gone: `chainx lake
-//! compact` deletes them (a reorg unwind or a compaction leaves them until then).
+//! Delta's `_symlink_format_manifest` is not offered: Hive and Spark read symlink manifests of
+//! text files only (Trino, Presto and Athena extended them to Parquet).
 
 use deltalake::arrow::datatypes::{DataType, Field, TimeUnit};
 
 use crate::schema::PARTITION_COLUMN;
 use crate::{Error, Lake, Result, TableKind};
 
-/// The DDL for every lake table in `database`: CREATE DATABASE, CREATE EXTERNAL TABLE and
-/// MSCK REPAIR TABLE (which registers the partitions present), one statement per line.
-pub fn ddl(lake: &Lake, database: &str) -> Result<Vec<String>> {
+/// How Hive reads the lake's tables (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Delta,
+    Parquet,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Format> {
+        match s {
+            "delta" => Ok(Format::Delta),
+            "parquet" => Ok(Format::Parquet),
+            other => Err(Error::Table {
+                table: other.to_string(),
+                reason: "a Hive table format is `delta` or `parquet`".to_string(),
+            }),
+        }
+    }
+}
+
+/// The DDL for `tables` in `database`, one statement per entry: CREATE DATABASE, then per table
+/// CREATE TABLE ... USING DELTA, or CREATE EXTERNAL TABLE and MSCK REPAIR TABLE (which registers
+/// the partitions present) for plain Parquet.
+///
+/// Give Delta only the tables the lake holds: Spark's CREATE TABLE over a folder without a Delta
+/// log creates an empty table there, with no columns, which no chainx writer can then use.
+pub fn ddl(lake: &Lake, database: &str, format: Format, tables: &[TableKind]) -> Result<Vec<String>> {
     if database.is_empty() || !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::Table {
             table: database.to_string(),
@@ -20,10 +52,21 @@ pub fn ddl(lake: &Lake, database: &str) -> Result<Vec<String>> {
         });
     }
     let mut out = vec![format!("CREATE DATABASE IF NOT EXISTS {database}")];
-    for kind in TableKind::ALL {
+    if format == Format::Delta {
+        // The schema and the partitions come from the Delta log.
+        for &kind in tables {
+            out.push(format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{} USING DELTA LOCATION '{}'",
+                kind.name(),
+                table_location(lake, kind)
+            ));
+        }
+        return Ok(out);
+    }
+    for &kind in tables {
         out.push(create_table(lake, database, kind)?);
     }
-    for kind in TableKind::ALL {
+    for &kind in tables {
         out.push(format!("MSCK REPAIR TABLE {database}.{}", kind.name()));
     }
     Ok(out)
@@ -93,7 +136,7 @@ mod tests {
     #[test]
     fn every_column_has_its_hive_type_and_wei_stays_exact() {
         let lake = Lake::parse("hdfs://namenode:9000/chainx").unwrap();
-        let stmts = ddl(&lake, "chainx").unwrap();
+        let stmts = ddl(&lake, "chainx", Format::Parquet, &TableKind::ALL).unwrap();
         assert_eq!(stmts.len(), 1 + 2 * TableKind::ALL.len());
         let txs = &stmts[2];
         assert!(
@@ -122,6 +165,20 @@ mod tests {
     }
 
     #[test]
+    fn delta_tables_take_schema_and_partitions_from_the_log() {
+        let lake = Lake::parse("s3://bucket/lake").unwrap();
+        let stmts = ddl(&lake, "chainx", Format::Delta, &[TableKind::Blocks]).unwrap();
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(
+            stmts[1],
+            "CREATE TABLE IF NOT EXISTS chainx.blocks USING DELTA LOCATION 's3a://bucket/lake/blocks'"
+        );
+        assert!(stmts.iter().all(|s| !s.contains("MSCK")), "{stmts:?}");
+        assert_eq!("parquet".parse::<Format>().unwrap(), Format::Parquet);
+        assert!("orc".parse::<Format>().is_err());
+    }
+
+    #[test]
     fn s3_lakes_are_s3a_for_hive() {
         let lake = Lake::parse("s3://bucket/lake").unwrap();
         let stmt = create_table(&lake, "chainx", TableKind::Blocks).unwrap();
@@ -131,7 +188,9 @@ mod tests {
     #[test]
     fn a_bad_database_name_is_refused() {
         let lake = Lake::parse("hdfs://namenode:9000/chainx").unwrap();
-        let e = ddl(&lake, "chainx; DROP TABLE x").unwrap_err().to_string();
+        let e = ddl(&lake, "chainx; DROP TABLE x", Format::Delta, &TableKind::ALL)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("letters, digits"), "{e}");
     }
 }

@@ -1,19 +1,32 @@
-//! `chainx hive ddl|sync`: external Hive tables over the lake's folders.
+//! `chainx hive ddl|sync`: Hive tables over the lake, Delta (default) or plain Parquet.
 
 use anyhow::Context;
-use chainx_tables::hive;
+use chainx_tables::hive::{self, Format};
+use chainx_tables::{LakeTable, TableKind};
 
 use crate::cli::{HiveArgs, HiveSyncArgs};
 use crate::config::{lake, FileConfig};
 
-fn statements(args: &HiveArgs) -> anyhow::Result<Vec<String>> {
+/// The DDL; for Delta, of the tables the lake holds so far (the others are named on stderr).
+async fn statements(args: &HiveArgs) -> anyhow::Result<Vec<String>> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let lake = lake(&args.lake, &file.lake)?;
-    Ok(hive::ddl(&lake, &args.database)?)
+    let mut tables = Vec::new();
+    for kind in TableKind::ALL {
+        if args.format == Format::Parquet || LakeTable::open_if_exists(&lake, kind).await?.is_some() {
+            tables.push(kind);
+        } else {
+            eprintln!(
+                "{}: not in the lake yet, so not defined; sync again once it has landed",
+                kind.name()
+            );
+        }
+    }
+    Ok(hive::ddl(&lake, &args.database, args.format, &tables)?)
 }
 
-pub fn ddl(args: HiveArgs) -> anyhow::Result<()> {
-    for statement in statements(&args)? {
+pub async fn ddl(args: HiveArgs) -> anyhow::Result<()> {
+    for statement in statements(&args).await? {
         println!("{statement};");
     }
     Ok(())
@@ -21,9 +34,11 @@ pub fn ddl(args: HiveArgs) -> anyhow::Result<()> {
 
 /// Runs the DDL through beeline, which speaks HiveServer2's protocol (Hive's and Spark's Thrift
 /// server alike). Every statement is idempotent, so a sync after each landing is safe: it
-/// creates what is missing and MSCK REPAIR registers the new partitions.
+/// creates what is missing, and for plain Parquet MSCK REPAIR registers the new partitions
+/// (Delta tables need no sync after the first: they read the log).
 pub async fn sync(args: HiveSyncArgs) -> anyhow::Result<()> {
-    let sql: String = statements(&args.hive)?.iter().map(|s| format!("{s};\n")).collect();
+    let statements = statements(&args.hive).await?;
+    let sql: String = statements.iter().map(|s| format!("{s};\n")).collect();
     let url = format!("jdbc:hive2://{}/default", args.hiveserver2);
     let out = tokio::process::Command::new(&args.beeline)
         .args([
@@ -52,11 +67,13 @@ pub async fn sync(args: HiveSyncArgs) -> anyhow::Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    let tables = statements
+        .iter()
+        .filter(|s| s.starts_with("CREATE TABLE") || s.starts_with("CREATE EXTERNAL"))
+        .count();
     println!(
-        "synced {} tables of database {} on {}",
-        chainx_tables::TableKind::ALL.len(),
-        args.hive.database,
-        args.hiveserver2
+        "synced {tables} tables of database {} on {}",
+        args.hive.database, args.hiveserver2
     );
     Ok(())
 }

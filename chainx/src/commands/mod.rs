@@ -27,7 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lake(LakeCommand::Compact(args)) => lake::compact(args).await,
         Command::Lake(LakeCommand::Vacuum(args)) => lake::vacuum(args).await,
         Command::Lake(LakeCommand::Verify(args)) => lake::verify(*args).await,
-        Command::Hive(HiveCommand::Ddl(args)) => hive::ddl(args),
+        Command::Hive(HiveCommand::Ddl(args)) => hive::ddl(args).await,
         Command::Hive(HiveCommand::Sync(args)) => hive::sync(args).await,
         Command::BlockClock(args) => stream::block_clock(*args).await,
         Command::TxCrawler(args) => stream::tx_crawler(*args).await,
