@@ -204,6 +204,11 @@ async fn many_writers_at_once(target: Target) {
     );
     target.check_third_party(&blocks, &txs);
     common::assert_exactly_the_chain(&blocks, &txs, m.last_block, &chain);
+
+    // And chainx's own check agrees: coverage, rows, transaction counts and the node's hashes.
+    let verified =
+        Job::start(&target.args(&["lake", "verify", "--rpc-url", &anvil.url])).finish(Duration::from_secs(120));
+    assert!(verified.ends_with("ok\n"), "{verified}");
 }
 
 /// The UTC date (`YYYY-MM-DD`) of the `timestamp` of row `at` across `batches`.

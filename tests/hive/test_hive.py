@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "common"))
 import fixture_chain  # noqa: E402  (the suites' shared fixture-chain helpers)
 from fixture_chain import ROOT, free_port, manifest  # noqa: E402,F401  (manifest: a pytest fixture)
+from postgres import postgres as postgres_server  # noqa: E402
 CHAINX = os.environ.get("CHAINX_BIN", "chainx")
 SPARK = Path(__import__("pyspark").__file__).parent
 # PostgreSQL's JDBC driver, delta-spark and delta-storage.
@@ -45,44 +45,15 @@ def wait_for_port(port: int, proc: subprocess.Popen, log: Path, what: str, secon
         time.sleep(0.2)
 
 
-def as_postgres(cmd: list) -> list:
-    """PostgreSQL refuses to run as root: drop to its own user when we are root."""
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def pg_bin(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
-    assert found, f"PostgreSQL's {name} not found (apt-get install postgresql)"
-    return str(found)
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     return tmp_path_factory.mktemp("hive")
 
 
 @pytest.fixture(scope="module")
-def postgres(work):
-    # Not under pytest's private (0700) folders: the postgres user must reach its data folder.
-    base = Path(tempfile.mkdtemp(prefix="chainx-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(data, "postgres")
-    subprocess.run(as_postgres([pg_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust"]),
-                   check=True, capture_output=True)
-    port = free_port()
-    log = base / "pg.log"
-    subprocess.run(as_postgres([pg_bin("pg_ctl"), "-D", data, "-l", log, "-w", "-o",
-                                f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"]),
-                   check=True, capture_output=True)
-    subprocess.run([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
-                    "CREATE DATABASE metastore"], check=True, capture_output=True)
-    yield port
-    subprocess.run(as_postgres([pg_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"]), capture_output=True)
-    shutil.rmtree(base, ignore_errors=True)
+def postgres():
+    with postgres_server("metastore") as port:
+        yield port
 
 
 def java(classpath: list, main: str, *args, log: Path) -> subprocess.Popen:
