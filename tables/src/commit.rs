@@ -192,20 +192,4 @@ impl LakeTable {
             }
         }
     }
-
-    /// Deletes files a committed plan removed, so that a plain listing of the folders (what a
-    /// Hive external table reads) no longer holds their rows. A missing file is already gone.
-    pub(crate) async fn delete_removed(&self, plan: &Plan) {
-        let store = self.delta().object_store();
-        for path in plan.removed_paths() {
-            match store.delete(&Path::from(path)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => tracing::warn!(
-                    table = self.kind().name(),
-                    file = path,
-                    "could not delete a replaced file: {e}"
-                ),
-            }
-        }
-    }
 }

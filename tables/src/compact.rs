@@ -1,7 +1,10 @@
 //! Compaction: a streaming sink commits often, so partitions fill with small files. This merges
 //! each partition's files into one (rows sorted by block, then position), commits the swap as
-//! one Delta `OPTIMIZE` (no data change, coverage untouched), then deletes exactly the files it
-//! replaced, so that a plain listing (every Parquet file in the folders) holds no row twice.
+//! one Delta `OPTIMIZE` (no data change, coverage untouched). The files it replaced stay until
+//! `lake vacuum` deletes them past its retention: a reader (Spark, Trino, delta-rs) that planned
+//! its query on the snapshot before the swap still reads them (deleting them at once failed such
+//! queries with "file does not exist", seen through the Spark Thrift server), and a plain listing
+//! of the folders holds their rows twice until then.
 //! It runs beside other writers under the lake's commit protocol ([`crate::commit`]): if an
 //! unwind or another compaction replaced one of its files first, it plans again, so it never
 //! brings back a row that was deleted. Without datafusion (deltalake's own optimize needs it),
@@ -29,7 +32,8 @@ pub struct CompactSummary {
     pub partitions: usize,
     pub files_before: usize,
     pub files_after: usize,
-    pub files_deleted: usize,
+    /// Files taken out of the table (deleted by a vacuum past its retention).
+    pub files_replaced: usize,
 }
 
 /// Days since 1970-01-01 of `YYYY-MM-DD`.
@@ -112,8 +116,8 @@ impl LakeTable {
         }
     }
 
-    /// Merges every partition holding more than one file into one file, then deletes the
-    /// replaced files. Safe next to any other writer (see the module's comment).
+    /// Merges every partition holding more than one file into one file. Safe next to any other
+    /// writer and reader (see the module's comment).
     pub async fn compact(&mut self) -> Result<CompactSummary> {
         loop {
             self.refresh().await?;
@@ -137,9 +141,8 @@ impl LakeTable {
                         partitions = summary.partitions,
                         "compacted"
                     );
-                    self.delete_removed(&plan).await;
                     return Ok(CompactSummary {
-                        files_deleted: plan.removed_paths().count(),
+                        files_replaced: plan.removed_paths().count(),
                         ..summary
                     });
                 }

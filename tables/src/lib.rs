@@ -10,6 +10,7 @@ mod commit;
 mod compact;
 mod encode;
 mod error;
+mod hdfs_store;
 pub mod hive;
 #[cfg(test)]
 mod races;

@@ -1,5 +1,5 @@
-//! Where the lake lives: a local folder, `hdfs://` (hdfs-native, registered by deltalake's `hdfs`
-//! feature) or `s3://` (object_store's own S3 client, registered here).
+//! Where the lake lives: a local folder, `hdfs://` (hdfs-native, each call in its own task:
+//! `hdfs_store.rs`) or `s3://` (object_store's own S3 client); both registered here.
 //!
 //! S3 goes through object_store rather than deltalake's `s3` feature: that feature brings the AWS
 //! SDK for DynamoDB locking, which S3's conditional writes (`If-None-Match`, on AWS since 2024 and
@@ -25,6 +25,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::hdfs_store::hdfs_store;
 
 /// URL schemes a lake may use.
 pub const SCHEMES: &[&str] = &["file", "hdfs", "viewfs", "s3", "s3a"];
@@ -144,34 +145,47 @@ fn redact(location: &str) -> String {
     }
 }
 
-/// Registers the S3 store with delta-rs (HDFS registers itself); idempotent.
+/// Registers the S3 and HDFS stores with delta-rs (in place of any it registered); idempotent.
 pub fn register_stores() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let factory = Arc::new(S3Factory);
-        for scheme in ["s3", "s3a"] {
+        for (scheme, factory) in [
+            ("s3", StoreFactory::S3),
+            ("s3a", StoreFactory::S3),
+            ("hdfs", StoreFactory::Hdfs),
+            ("viewfs", StoreFactory::Hdfs),
+        ] {
             if let Ok(url) = Url::parse(&format!("{scheme}://")) {
+                let factory = Arc::new(factory);
                 object_store_factories().insert(url.clone(), factory.clone());
-                logstore_factories().insert(url, factory.clone());
+                logstore_factories().insert(url, factory);
             }
         }
     });
 }
 
+/// delta-rs's factories for the stores chainx builds itself.
 #[derive(Debug)]
-struct S3Factory;
+enum StoreFactory {
+    S3,
+    Hdfs,
+}
 
-impl ObjectStoreFactory for S3Factory {
+impl ObjectStoreFactory for StoreFactory {
     fn parse_url_opts(&self, url: &Url, config: &StorageConfig) -> DeltaResult<(ObjectStoreRef, Path)> {
-        let store = s3_builder(url, config.raw.iter())?
-            .build()
-            .map_err(|e| DeltaTableError::Generic(format!("S3 store for {url}: {e}")))?;
-        let prefix = Path::parse(url.path())?;
-        Ok((Arc::new(store), prefix))
+        let store: ObjectStoreRef = match self {
+            StoreFactory::S3 => Arc::new(
+                s3_builder(url, config.raw.iter())?
+                    .build()
+                    .map_err(|e| DeltaTableError::Generic(format!("S3 store for {url}: {e}")))?,
+            ),
+            StoreFactory::Hdfs => hdfs_store(url, config)?,
+        };
+        Ok((store, Path::parse(url.path())?))
     }
 }
 
-impl LogStoreFactory for S3Factory {
+impl LogStoreFactory for StoreFactory {
     fn with_options(
         &self,
         prefixed_store: ObjectStoreRef,
@@ -179,7 +193,8 @@ impl LogStoreFactory for S3Factory {
         location: &Url,
         options: &StorageConfig,
     ) -> DeltaResult<Arc<dyn LogStore>> {
-        // Commits are put-if-absent (conditional put), so the default log store is safe on S3.
+        // Commits are put-if-absent on both (S3's conditional put; on HDFS a temporary file
+        // renamed without overwrite), so the default log store is safe.
         Ok(default_logstore(prefixed_store, root_store, location, options))
     }
 }

@@ -1,7 +1,8 @@
 //! Unwinding reorganised blocks that have already landed: a reorg event names a block (number
 //! and hash) that left the canonical chain. Its rows are deleted by rewriting the files of its
 //! partition without them, and the block leaves the table's coverage, in one Delta commit (with
-//! the sink's offsets), so the replacement block can land and no reader ever sees both.
+//! the sink's offsets), so the replacement block can land and no reader ever sees both. The
+//! rewritten files stay for readers of older snapshots until `lake vacuum` (as compaction's do).
 
 use std::collections::BTreeSet;
 
@@ -60,7 +61,6 @@ impl LakeTable {
             if self.commit_plan(&plan, offsets, operation, info).await? == Outcome::Stale {
                 continue;
             }
-            self.delete_removed(&plan).await;
             tracing::info!(table = self.kind().name(), blocks = %leaving, rows = deleted, "unwound reorganised blocks");
             return Ok(deleted);
         }

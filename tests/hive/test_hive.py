@@ -237,29 +237,43 @@ def test_an_uncommitted_file_is_not_in_the_delta_table(hiveserver2, lake, work, 
     assert int(plain[0][0]) == manifest["transaction_count"] + stray_rows
 
 
-def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, manifest):
-    """Four backfills of overlapping ranges and two compactions on one lake, while one HiveServer2
-    session counts blocks and transactions over and over: no count ever holds a row twice, counts
-    never go down (appends and compactions only), some counts fall mid-run, and the last is the chain."""
+@pytest.fixture(scope="module")
+def hdfs_url():
+    from minidfs import minidfs
+
+    with minidfs() as url:
+        yield url
+
+
+@pytest.mark.parametrize("store", ["local", "hdfs"])
+def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, manifest, store, request):
+    """Four backfills of overlapping ranges and two compactions on one lake (a local folder, then
+    HDFS), while one HiveServer2 session counts blocks and transactions over and over: no count ever
+    holds a row twice, counts never go down (appends and compactions only), some counts fall
+    mid-run, and the last is the chain."""
     from pyhive import hive
 
     last = manifest["last_block"]
-    lake = work / "busy-lake"
+    lake = work / "busy-lake" if store == "local" else f"{request.getfixturevalue('hdfs_url')}/busy-lake"
+    database = f"chainx_busy_{store}"
     with fixture_chain.anvil() as url:
         # The tables must exist before Hive can define them.
         first = backfill(url, lake, 0, 9, 10)
         assert first.wait() == 0, first.stderr.read()
-        sync(hiveserver2, lake, "chainx_busy")
+        sync(hiveserver2, lake, database)
         cursor = hive.connect(host="127.0.0.1", port=hiveserver2, username="chainx").cursor()
 
         def counts() -> tuple:
-            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT number) FROM chainx_busy.blocks")
+            cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT number) FROM {database}.blocks")
             blocks = cursor.fetchall()[0]
-            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT hash) FROM chainx_busy.transactions")
+            cursor.execute(f"SELECT COUNT(*), COUNT(DISTINCT hash) FROM {database}.transactions")
             return blocks + cursor.fetchall()[0]
 
-        writers = [backfill(url, lake, 0, last, 1), backfill(url, lake, 0, 300, 2),
-                   backfill(url, lake, 150, 450, 2), backfill(url, lake, 301, last, 2)]
+        # Chunks of one and two blocks: a commit each, as many as a query can overlap. HDFS
+        # commits take longer (a temporary file and a rename each): chunks of 10 and 20 there.
+        small, large = (1, 2) if store == "local" else (10, 20)
+        writers = [backfill(url, lake, 0, last, small), backfill(url, lake, 0, 300, large),
+                   backfill(url, lake, 150, 450, large), backfill(url, lake, 301, last, large)]
         compactions = []
         samples = []
         while any(w.poll() is None for w in writers):

@@ -42,12 +42,12 @@ pub async fn compact(args: LakeCompactArgs) -> anyhow::Result<()> {
         };
         let s = table.compact().await?;
         println!(
-            "{}: {} partitions compacted, {} files -> {}, {} deleted",
+            "{}: {} partitions compacted, {} files -> {}, {} replaced (a vacuum past its retention deletes them)",
             kind.name(),
             s.partitions,
             s.files_before,
             s.files_after,
-            s.files_deleted
+            s.files_replaced
         );
     }
     Ok(())
