@@ -29,7 +29,7 @@ from fixture_chain import ROOT, free_port, manifest  # noqa: E402,F401  (manifes
 from postgres import postgres as postgres_server  # noqa: E402
 CHAINX = os.environ.get("CHAINX_BIN", "chainx")
 SPARK = Path(__import__("pyspark").__file__).parent
-# PostgreSQL's JDBC driver, delta-spark and delta-storage.
+# PostgreSQL's JDBC driver, delta-spark and delta-storage, hadoop-aws and the AWS SDK bundle.
 JARS = Path(subprocess.run([ROOT / "scripts/services/maven-jars.sh", "hive"], capture_output=True,
                            text=True, check=True).stdout.strip())
 
@@ -64,7 +64,38 @@ def java(classpath: list, main: str, *args, log: Path) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def metastore(work, postgres):
+def s3():
+    """SeaweedFS, for the S3 lake; chainx finds it through the AWS_* environment."""
+    from seaweedfs import seaweedfs
+
+    with seaweedfs() as server:
+        saved = {k: os.environ.get(k) for k in server.env()}
+        os.environ.update(server.env())
+        try:
+            yield server
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def s3a(s3) -> dict:
+    """Hadoop's S3A settings for that server (the metastore checks table folders, Spark reads)."""
+    return {
+        "fs.s3a.endpoint": s3.endpoint,
+        "fs.s3a.endpoint.region": "us-east-1",
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "fs.s3a.access.key": s3.access_key,
+        "fs.s3a.secret.key": s3.secret_key,
+    }
+
+
+@pytest.fixture(scope="module")
+def metastore(work, postgres, s3):
     conf = work / "metastore-conf"
     conf.mkdir()
     props = {
@@ -82,6 +113,7 @@ def metastore(work, postgres):
         # Hive's async logging needs LMAX disruptor, which Spark's jars do not carry.
         "hive.async.log.enabled": "false",
         "hive.metastore.warehouse.dir": str(work / "warehouse"),
+        **s3a(s3),
     }
     (conf / "hive-site.xml").write_text(
         "<configuration>\n" + "".join(
@@ -98,7 +130,7 @@ def metastore(work, postgres):
 
 
 @pytest.fixture(scope="module")
-def hiveserver2(work, metastore):
+def hiveserver2(work, metastore, s3):
     port = free_port()
     log = work / "thriftserver.log"
     # spark-submit (pyspark's launcher script) adds the JVM flags Spark needs on Java 17.
@@ -109,12 +141,13 @@ def hiveserver2(work, metastore):
             "--driver-memory", "768m",
             "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
             # On the driver's own class path: the session catalog is loaded before --jars are.
-            "--driver-class-path", ":".join(str(j) for j in sorted(JARS.glob("delta-*.jar"))),
+            "--driver-class-path", ":".join(str(j) for j in sorted(JARS.glob("*.jar")) if "postgresql" not in j.name),
             "--conf", "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
             "--conf", "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
             "--conf", "spark.sql.catalogImplementation=hive",
             "--conf", f"spark.hadoop.hive.metastore.uris=thrift://127.0.0.1:{metastore}",
             "--conf", "spark.ui.enabled=false",
+            *(arg for k, v in s3a(s3).items() for arg in ("--conf", f"spark.hadoop.{k}={v}")),
             "--conf", f"spark.sql.warehouse.dir={work / 'warehouse'}",
             "spark-internal",
             "--hiveconf", f"hive.server2.thrift.port={port}",
@@ -245,16 +278,17 @@ def hdfs_url():
         yield url
 
 
-@pytest.mark.parametrize("store", ["local", "hdfs"])
-def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, manifest, store, request):
-    """Four backfills of overlapping ranges and two compactions on one lake (a local folder, then
-    HDFS), while one HiveServer2 session counts blocks and transactions over and over: no count ever
+@pytest.mark.parametrize("store", ["local", "hdfs", "s3"])
+def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, manifest, store, request, s3):
+    """Four backfills of overlapping ranges and two compactions on one lake (a local folder, HDFS,
+    then S3), while one HiveServer2 session counts blocks and transactions over and over: no count ever
     holds a row twice, counts never go down (appends and compactions only), some counts fall
     mid-run, and the last is the chain."""
     from pyhive import hive
 
     last = manifest["last_block"]
-    lake = work / "busy-lake" if store == "local" else f"{request.getfixturevalue('hdfs_url')}/busy-lake"
+    lake = {"local": lambda: work / "busy-lake", "hdfs": lambda: f"{request.getfixturevalue('hdfs_url')}/busy-lake",
+            "s3": lambda: f"s3://{s3.bucket}/busy-lake"}[store]()
     database = f"chainx_busy_{store}"
     with fixture_chain.anvil() as url:
         # The tables must exist before Hive can define them.
@@ -271,7 +305,7 @@ def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, mani
 
         # Chunks of one and two blocks: a commit each, as many as a query can overlap. HDFS
         # commits take longer (a temporary file and a rename each): chunks of 10 and 20 there.
-        small, large = (1, 2) if store == "local" else (10, 20)
+        small, large = (10, 20) if store == "hdfs" else (1, 2)
         writers = [backfill(url, lake, 0, last, small), backfill(url, lake, 0, 300, large),
                    backfill(url, lake, 150, 450, large), backfill(url, lake, 301, last, large)]
         compactions = []
