@@ -5,6 +5,7 @@ killed at the end."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import select
 import subprocess
 import tempfile
@@ -34,3 +35,4 @@ def minidfs():
     finally:
         proc.kill()
         proc.wait()
+        shutil.rmtree(base, ignore_errors=True)

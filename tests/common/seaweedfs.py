@@ -5,6 +5,7 @@ key, as testkit's Rust helper starts it; killed at the end."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import json
 import subprocess
 import tempfile
@@ -76,3 +77,4 @@ def seaweedfs():
     finally:
         proc.kill()
         proc.wait()
+        shutil.rmtree(base, ignore_errors=True)
