@@ -52,7 +52,9 @@ def deployment(tmp_path_factory):
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # Only chainx_backfill is unpaused (below): an unpaused chainx_daily would start its
+            # own scheduled run, whose retries outlive the test.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow",
@@ -73,8 +75,7 @@ def deployment(tmp_path_factory):
         }.items():
             log = (home / f"{name}.log").open("w")
             proc = subprocess.Popen([AIRFLOW, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
-            services.callback(proc.wait)
-            services.callback(proc.terminate)
+            services.callback(stop, proc)
             procs[name] = proc
         db = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="airflow")
         db.autocommit = True
@@ -96,7 +97,19 @@ def deployment(tmp_path_factory):
 
         until("the DAG processor parsed chainx_backfill",
               lambda: query("SELECT 1 FROM serialized_dag WHERE dag_id = 'chainx_backfill'"))
+        run_airflow(env, "dags", "unpause", "chainx_backfill")
         yield env, query, until
+
+
+def stop(proc: subprocess.Popen):
+    """SIGTERM, then SIGKILL after 30 s: a scheduler whose LocalExecutor lost a worker was seen
+    to ignore SIGTERM for good."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def trigger(deployment, run_id: str, conf: dict) -> list[tuple]:
