@@ -68,17 +68,10 @@ def s3():
     """SeaweedFS, for the S3 lake; chainx finds it through the AWS_* environment."""
     from seaweedfs import seaweedfs
 
-    with seaweedfs() as server:
-        saved = {k: os.environ.get(k) for k in server.env()}
-        os.environ.update(server.env())
-        try:
-            yield server
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with seaweedfs() as server, pytest.MonkeyPatch.context() as env:
+        for k, v in server.env().items():
+            env.setenv(k, v)
+        yield server
 
 
 def s3a(s3) -> dict:
@@ -287,8 +280,12 @@ def test_queries_see_one_snapshot_while_many_writers_run(hiveserver2, work, mani
     from pyhive import hive
 
     last = manifest["last_block"]
-    lake = {"local": lambda: work / "busy-lake", "hdfs": lambda: f"{request.getfixturevalue('hdfs_url')}/busy-lake",
-            "s3": lambda: f"s3://{s3.bucket}/busy-lake"}[store]()
+    if store == "local":
+        lake = work / "busy-lake"
+    elif store == "hdfs":
+        lake = f"{request.getfixturevalue('hdfs_url')}/busy-lake"
+    else:
+        lake = f"s3://{s3.bucket}/busy-lake"
     database = f"chainx_busy_{store}"
     with fixture_chain.anvil() as url:
         # The tables must exist before Hive can define them.
