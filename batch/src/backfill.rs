@@ -1,22 +1,25 @@
-//! `chainx backfill`: blocks `from..=to` into the `blocks` and `transactions` tables.
+//! `chainx backfill`: blocks `from..=to` into the tables asked for (`blocks`, `transactions`,
+//! `logs`, `token_transfers`, `decoded_events`), fetching only what those need.
 //!
 //! The work is cut into chunks aligned to `chunk_blocks`; each chunk is fetched in HTTP batches
 //! of `batch_blocks` blocks (bounded by the client's concurrency and rps limits) and committed
-//! as one Delta append per table. What each table already covers is skipped, so a rerun, an
+//! as one Delta append per table, `blocks` last: a block row means its other rows are there. What each table already covers is skipped, so a rerun, an
 //! overlapping range or a resume after `kill -9` lands every block exactly once. While chunk k
 //! is committed, chunk k+1 is being fetched.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chainx_evm::{BlockFetcher, BlockRow, FetchedBlock, TransactionRow};
-use chainx_tables::{blocks_batch, transactions_batch, BlockRanges, Lake, LakeTable, TableKind};
+use chainx_evm::{AbiRegistry, BlockFetcher, FetchedBlock};
+use chainx_tables::{BlockRanges, Fetch, Lake, LakeTable, TableKind};
 use chainx_telemetry::LakeMetrics;
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
+use crate::chunk::ChunkRows;
 use crate::{Error, Result};
 
 /// Where a backfill stops. What may still reorg belongs to the stream, which unwinds it; a block
@@ -41,8 +44,13 @@ pub struct BackfillConfig {
     pub lake: String,
     /// Storage options of the lake's object store (e.g. `aws_endpoint`); see `chainx_tables::Lake`.
     pub lake_options: BTreeMap<String, String>,
-    /// Fetch receipts (one more call per block) for the `receipt_*` columns.
+    /// Fetch receipts (one more call per block): for the `receipt_*` columns of `transactions`,
+    /// and the logs every log-derived table is made of.
     pub receipts: bool,
+    /// The tables to land.
+    pub tables: Vec<TableKind>,
+    /// A folder of `<address>.json` ABIs for `decoded_events`, besides the built-in events.
+    pub abi_dir: Option<PathBuf>,
     /// Blocks per Delta commit.
     pub chunk_blocks: u64,
     /// Blocks per HTTP request.
@@ -56,6 +64,45 @@ pub struct BackfillConfig {
 }
 
 impl BackfillConfig {
+    /// Whether the run needs receipts: asked for, and some table uses them.
+    pub fn fetches_receipts(&self) -> bool {
+        self.receipts
+            && self
+                .tables
+                .iter()
+                .any(|k| *k == TableKind::Transactions || k.dataset().fetch == Fetch::Receipts)
+    }
+
+    /// The tables, checked: known to the backfill, and given what they are made of.
+    fn checked_tables(&self) -> Result<Vec<TableKind>> {
+        if self.tables.is_empty() {
+            return Err(Error::Config("--tables names no table".into()));
+        }
+        if self.tables.contains(&TableKind::DecodedCalls) {
+            return Err(Error::Config(
+                "decoded_calls is landed by `chainx decode` and `chainx sink`, not by the backfill; drop it from --tables"
+                    .into(),
+            ));
+        }
+        let from_receipts: Vec<&str> = self
+            .tables
+            .iter()
+            .filter(|k| k.dataset().fetch == Fetch::Receipts)
+            .map(|k| k.name())
+            .collect();
+        if !self.receipts && !from_receipts.is_empty() {
+            return Err(Error::Config(format!(
+                "--no-receipts leaves {} without data (they are made of the receipts' logs); \
+                 pass --tables blocks,transactions with --no-receipts",
+                from_receipts.join(", ")
+            )));
+        }
+        let mut tables = self.tables.clone();
+        tables.sort();
+        tables.dedup();
+        Ok(tables)
+    }
+
     pub fn new(from: u64, to: u64, lake: impl Into<String>) -> Self {
         BackfillConfig {
             from,
@@ -63,6 +110,8 @@ impl BackfillConfig {
             lake: lake.into(),
             lake_options: BTreeMap::new(),
             receipts: true,
+            tables: TableKind::BACKFILL_DEFAULT.to_vec(),
+            abi_dir: None,
             chunk_blocks: 1000,
             batch_blocks: 10,
             parallel_batches: 16,
@@ -80,6 +129,11 @@ pub struct Summary {
     /// Blocks landed by this run (already-landed ones are skipped, not counted).
     pub blocks: u64,
     pub transactions: u64,
+    pub logs: u64,
+    pub token_transfers: u64,
+    pub decoded_events: u64,
+    /// Logs of an event some ABI knows whose topics or data do not decode as it (left out).
+    pub events_undecodable: u64,
     pub skipped_blocks: u64,
     pub calls: u64,
     pub http_requests: u64,
@@ -109,12 +163,17 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "backfill {}..={}: {} blocks, {} transactions, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
+            "backfill {}..={}: {} blocks, {} transactions, {} logs, {} token transfers, {} decoded events \
+             ({} undecodable), {} provider requests ({:.2}/block, {} HTTP, {} retries), \
              {} already landed, {} commits retried after another writer's, {:.1}s, {:.1} blocks/s",
             self.from,
             self.to,
             self.blocks,
             self.transactions,
+            self.logs,
+            self.token_transfers,
+            self.decoded_events,
+            self.events_undecodable,
             self.calls,
             self.calls_per_block(),
             self.http_requests,
@@ -147,6 +206,11 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             "--chunk-blocks, --batch-blocks and --parallel-batches must be at least 1".into(),
         ));
     }
+    let kinds = cfg.checked_tables()?;
+    let mut abis = AbiRegistry::builtin();
+    if let Some(dir) = &cfg.abi_dir {
+        abis = abis.with_folder(dir).map_err(|e| Error::Config(e.to_string()))?;
+    }
     let lake = Lake::parse(&cfg.lake)?.with_options(cfg.lake_options.clone());
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
@@ -164,15 +228,21 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     if capped.is_some() {
         tracing::info!(to = cfg.to, last, source = %why, "capping the range: later blocks may still reorg");
     }
-    let mut blocks = LakeTable::open_or_create(&lake, TableKind::Blocks).await?;
-    let mut txs = LakeTable::open_or_create(&lake, TableKind::Transactions).await?;
+    let mut tables = BTreeMap::new();
+    for kind in &kinds {
+        tables.insert(*kind, LakeTable::open_or_create(&lake, *kind).await?);
+    }
 
     let want = if cfg.from <= last {
         BlockRanges::span(cfg.from, cfg.to.min(last))
     } else {
         BlockRanges::new()
     };
-    let landed = blocks.covered()?.intersect(&txs.covered()?);
+    // A block is done when every table asked for covers it.
+    let mut landed = want.clone();
+    for table in tables.values() {
+        landed = landed.intersect(&table.covered()?);
+    }
     let todo = want.subtract(&landed);
     let mut summary = Summary {
         from: cfg.from,
@@ -197,8 +267,13 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     };
     // A failed run leaves at most the files of its last, uncommitted chunk: `chainx lake vacuum`
     // removes them once past its retention (they cannot be told from another writer's yet).
-    run(fetcher, cfg, &todo, &mut blocks, &mut txs, &progress, &mut summary).await?;
-    summary.conflicts_retried = blocks.conflicts_retried() + txs.conflicts_retried();
+    let mut landing = Landing {
+        tables,
+        abis,
+        metrics: cfg.metrics.clone(),
+    };
+    run(fetcher, cfg, &todo, &mut landing, &progress, &mut summary).await?;
+    summary.conflicts_retried = landing.tables.values().map(LakeTable::conflicts_retried).sum();
     progress.bar.finish_and_clear();
     summary.calls = stats.calls() - calls0;
     summary.http_requests = stats.http_requests() - http0;
@@ -228,8 +303,7 @@ async fn run(
     fetcher: &BlockFetcher,
     cfg: &BackfillConfig,
     todo: &BlockRanges,
-    blocks: &mut LakeTable,
-    txs: &mut LakeTable,
+    landing: &mut Landing,
     progress: &Progress,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -250,7 +324,7 @@ async fn run(
     };
     let consume = async {
         while let Some(chunk) = receiver.recv().await {
-            commit_chunk(chunk?, blocks, txs, summary, cfg.metrics.as_ref()).await?;
+            landing.commit_chunk(chunk?, summary).await?;
         }
         Ok::<(), Error>(())
     };
@@ -258,33 +332,48 @@ async fn run(
     Ok(())
 }
 
-/// Lands one fetched chunk: transactions first, then blocks, one Delta commit each.
-async fn commit_chunk(
-    (from, to, fetched): (u64, u64, Vec<FetchedBlock>),
-    blocks: &mut LakeTable,
-    txs: &mut LakeTable,
-    summary: &mut Summary,
-    metrics: Option<&LakeMetrics>,
-) -> Result<()> {
-    let mut block_rows: Vec<BlockRow> = Vec::with_capacity(fetched.len());
-    let mut tx_rows: Vec<TransactionRow> = Vec::new();
-    for f in &fetched {
-        let (b, t) = f.to_rows()?;
-        block_rows.push(b);
-        tx_rows.extend(t);
+/// The tables a run lands, and what it decodes events with.
+struct Landing {
+    tables: BTreeMap<TableKind, LakeTable>,
+    abis: AbiRegistry,
+    metrics: Option<LakeMetrics>,
+}
+
+impl Landing {
+    /// Lands one fetched chunk, one Delta commit per table: the log-derived tables first, then
+    /// transactions, then blocks (the reverse of [`TableKind`]'s order).
+    async fn commit_chunk(
+        &mut self,
+        (from, to, fetched): (u64, u64, Vec<FetchedBlock>),
+        summary: &mut Summary,
+    ) -> Result<()> {
+        let kinds: Vec<TableKind> = self.tables.keys().copied().collect();
+        let rows = ChunkRows::build(&fetched, &kinds, &mut self.abis).await?;
+        if !self.tables.contains_key(&TableKind::Blocks) {
+            // Blocks landed means blocks done, whichever tables they landed in.
+            summary.blocks += fetched.len() as u64;
+        }
+        drop(fetched);
+        summary.events_undecodable += rows.events_undecodable;
+        for (kind, table) in self.tables.iter_mut().rev() {
+            let started = Instant::now();
+            // Each append lands only the blocks its table does not cover yet: after a crash
+            // between two commits one table may hold part of the chunk, and another writer may
+            // land some of it.
+            let landed = table.append(rows.batch(*kind)?, from, to).await?;
+            report(self.metrics.as_ref(), table, landed, started);
+            match kind {
+                TableKind::Blocks => summary.blocks += landed,
+                TableKind::Transactions => summary.transactions += landed,
+                TableKind::Logs => summary.logs += landed,
+                TableKind::TokenTransfers => summary.token_transfers += landed,
+                TableKind::DecodedEvents => summary.decoded_events += landed,
+                TableKind::DecodedCalls => {}
+            }
+        }
+        tracing::debug!(from, to, "chunk landed");
+        Ok(())
     }
-    let started = Instant::now();
-    // Each append lands only the blocks its table does not cover yet: after a crash between the
-    // two commits one table may hold part of the chunk, and another writer may land some of it.
-    let landed = txs.append(transactions_batch(&tx_rows)?, from, to).await?;
-    summary.transactions += landed;
-    report(metrics, txs, landed, started);
-    let started = Instant::now();
-    let landed = blocks.append(blocks_batch(&block_rows)?, from, to).await?;
-    summary.blocks += landed;
-    report(metrics, blocks, landed, started);
-    tracing::debug!(from, to, "chunk landed");
-    Ok(())
 }
 
 /// A commit's metrics. The live-file count is skipped if the snapshot cannot list it: metrics

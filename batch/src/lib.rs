@@ -1,9 +1,11 @@
 //! The batch layer: jobs that land block ranges straight from the RPC into the lake.
 //!
-//! - [`backfill`]: `chainx backfill --from A --to B`, the blocks and transactions tables.
+//! - [`backfill`]: `chainx backfill --from A --to B`: blocks, transactions, logs, token transfers
+//!   and decoded events.
 //! - [`day`]: `chainx blocks-for-date`, a UTC day's block range (the daily DAG's input).
 
 pub mod backfill;
+mod chunk;
 pub mod day;
 
 pub use backfill::{backfill, BackfillConfig, Finality, Summary};
@@ -13,10 +15,17 @@ pub use day::{blocks_for_date, DayBlocks};
 pub enum Error {
     #[error(transparent)]
     Rpc(#[from] chainx_evm::Error),
+    /// Boxed: the lake's errors carry Delta's, which are large.
     #[error(transparent)]
-    Lake(#[from] chainx_tables::Error),
+    Lake(Box<chainx_tables::Error>),
     #[error("{0}")]
     Config(String),
+}
+
+impl From<chainx_tables::Error> for Error {
+    fn from(e: chainx_tables::Error) -> Self {
+        Error::Lake(Box::new(e))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -42,6 +42,36 @@ async fn lands_exactly_the_chain_with_the_manifest_counts() {
         Some(m.last_block_hash.as_str())
     );
 
+    // Logs: exactly what the node's eth_getLogs returns over the whole chain (reverted
+    // transactions have none), with no request of their own (the call count above).
+    let logs = common::delta_rows(lake.path(), TableKind::Logs).await;
+    assert_eq!(summary.logs, logs.len() as u64);
+    let mut landed: Vec<String> = logs
+        .iter()
+        .map(|l| {
+            let get = |c: &str| l[c].clone().unwrap_or_default();
+            let topics: Vec<String> = serde_json::from_str(&get("topics")).unwrap();
+            format!(
+                "{}/{}/{}/{}/{}/{}",
+                get("block_number"),
+                get("log_index"),
+                get("transaction_hash"),
+                get("address"),
+                get("data"),
+                topics.join(",")
+            )
+        })
+        .collect();
+    let mut from_node = anvil.logs(m.first_block, m.last_block).await;
+    assert!(
+        from_node.len() > 1000,
+        "the fixture chain has only {} logs",
+        from_node.len()
+    );
+    landed.sort();
+    from_node.sort();
+    assert_eq!(landed, from_node, "landed logs are not the node's eth_getLogs");
+
     let kinds = count(&txs, "tx_kind");
     assert_eq!(kinds["native_token_transfer"], m.tx_kind.native_token_transfer);
     assert_eq!(kinds["contract_deployment"], m.tx_kind.contract_deployment);
@@ -130,6 +160,10 @@ async fn no_receipts_costs_one_call_per_block() {
     let lake = tempfile::tempdir().unwrap();
     let mut cfg = common::to_head(100, 199, lake.path().to_str().unwrap());
     cfg.receipts = false;
+    // The default tables include logs, which are made of receipts: refused, and said why.
+    let e = run(rpc(&anvil.url), &cfg).await.unwrap_err().to_string();
+    assert!(e.contains("--no-receipts leaves logs") && e.contains("--tables"), "{e}");
+    cfg.tables = vec![TableKind::Blocks, TableKind::Transactions];
     let s = run(rpc(&anvil.url), &cfg).await.unwrap();
     assert_eq!(s.calls, 100 + 1);
     let (_, txs) = assert_exactly(lake.path(), 100, 199).await;

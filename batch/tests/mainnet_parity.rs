@@ -61,10 +61,53 @@ fn expected_json(path: &Path) -> Vec<Row> {
                         Value::Null => None,
                         Value::String(s) => Some(s),
                         Value::Array(a) if a.is_empty() => None,
+                        // Compact, as the lake's lists are rendered.
+                        Value::Array(a) => Some(serde_json::to_string(&a).unwrap()),
                         _ => Some(v.get().to_string()),
                     };
                     (k, s)
                 })
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows with a `key` column joining `columns`: logs and transfers are keyed by block and
+/// log index together.
+fn keyed(rows: Vec<Row>, columns: &[&str]) -> Vec<Row> {
+    rows.into_iter()
+        .map(|mut r| {
+            let key: Vec<String> = columns.iter().map(|c| r[*c].clone().unwrap_or_default()).collect();
+            r.insert("key".into(), Some(key.join("/")));
+            r
+        })
+        .collect()
+}
+
+/// A CSV with quoted fields (ethereum-etl's `topics` column holds commas).
+fn expected_quoted_csv(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let split = |line: &str| -> Vec<String> {
+        let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                c => field.push(c),
+            }
+        }
+        fields.push(field);
+        fields
+    };
+    let mut lines = text.lines();
+    let header = split(lines.next().unwrap());
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(split(l))
+                .map(|(k, v)| (k, (!v.is_empty()).then_some(v)))
                 .collect()
         })
         .collect()
@@ -99,6 +142,9 @@ async fn backfill_recorded(from: u64, to: u64, receipts: bool, block_receipts: b
     let lake = tempfile::tempdir().unwrap();
     let mut cfg = common::to_head(from, to, lake.path().to_str().unwrap());
     cfg.receipts = receipts;
+    if !receipts {
+        cfg.tables = vec![TableKind::Blocks, TableKind::Transactions];
+    }
     run(rpc(&server.url), &cfg).await.unwrap();
     (lake, server)
 }
@@ -149,6 +195,22 @@ async fn blocks_with_receipts_match_ethereum_etl_with_and_without_get_block_rece
             &txs,
         );
         assert!(n >= 2 * 15, "compared only {n} transaction fields");
+        // Logs and token transfers from the same receipts: no request of their own.
+        let log_key = ["block_number", "log_index"];
+        let n = assert_matches(
+            "stream logs",
+            "key",
+            &keyed(expected_json(&stream.join("expected_logs.json")), &log_key),
+            &keyed(delta_rows(lake.path(), TableKind::Logs).await, &log_key),
+        );
+        assert!(n >= 9, "compared only {n} log fields");
+        let n = assert_matches(
+            "stream token transfers",
+            "key",
+            &keyed(expected_json(&stream.join("expected_token_transfers.json")), &log_key),
+            &keyed(delta_rows(lake.path(), TableKind::TokenTransfers).await, &log_key),
+        );
+        assert!(n >= 9, "compared only {n} token transfer fields");
         // 2 blocks + their receipts (+1 head); without eth_getBlockReceipts, one wasted call
         // per block and one receipt call per transaction.
         let want = if block_receipts {
@@ -174,6 +236,20 @@ async fn blocks_with_receipts_match_ethereum_etl_with_and_without_get_block_rece
             &expected_csv(&logs.join("expected_blocks.csv")),
             &delta_rows(lake.path(), TableKind::Blocks).await,
         );
+        let n = assert_matches(
+            "483920 logs",
+            "log_index",
+            &expected_json(&receipts.join("expected_logs.json")),
+            &delta_rows(lake.path(), TableKind::Logs).await,
+        );
+        assert!(n >= 2 * 8, "compared only {n} log fields");
+        let transfers = fixtures_dir().join("test_export_token_transfers_job/block_with_transfers");
+        assert_matches(
+            "483920 token transfers",
+            "log_index",
+            &expected_csv(&transfers.join("expected_token_transfers.csv")),
+            &delta_rows(lake.path(), TableKind::TokenTransfers).await,
+        );
         // Receipt columns against ethereum-etl's receipts export of the same transactions.
         for r in expected_csv(&receipts.join("expected_receipts.csv")) {
             let tx = txs.iter().find(|t| t["hash"] == r["transaction_hash"]).unwrap();
@@ -184,4 +260,57 @@ async fn blocks_with_receipts_match_ethereum_etl_with_and_without_get_block_rece
             assert_eq!(tx["receipt_effective_gas_price"], r["effective_gas_price"]);
         }
     }
+}
+
+/// ethereum-etl's token-transfer extraction test: its logs in, its transfers out.
+#[test]
+fn token_transfers_from_logs_match_ethereum_etl() {
+    use chainx_evm::alloy_primitives::{Address, Bytes, B256};
+    use chainx_evm::{BlockLog, LogRow};
+    let dir = fixtures_dir().join("test_extract_token_transfers_job/logs");
+    let mut landed = Vec::new();
+    for l in expected_quoted_csv(&dir.join("logs.csv")) {
+        let get = |c: &str| l[c].clone().unwrap_or_default();
+        let topics: Vec<String> = get("topics").split(',').map(str::to_string).collect();
+        let log = BlockLog {
+            address: get("address").parse::<Address>().unwrap(),
+            topics: topics.iter().map(|t| t.parse::<B256>().unwrap()).collect(),
+            data: get("data").parse::<Bytes>().unwrap(),
+            row: LogRow {
+                log_index: get("log_index").parse().unwrap(),
+                transaction_hash: get("transaction_hash"),
+                transaction_index: get("transaction_index").parse().unwrap(),
+                address: get("address"),
+                data: get("data"),
+                topics,
+                block_timestamp: 0,
+                block_number: get("block_number").parse().unwrap(),
+                block_hash: get("block_hash"),
+            },
+        };
+        for t in log.token_transfers() {
+            let v = serde_json::to_value(&t).unwrap();
+            let row: Row = v
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::Null => None,
+                        Value::String(s) => Some(s.clone()),
+                        other => Some(other.to_string()),
+                    };
+                    (k.clone(), s)
+                })
+                .collect();
+            landed.push(row);
+        }
+    }
+    let n = assert_matches(
+        "extracted token transfers",
+        "log_index",
+        &expected_csv(&dir.join("expected_token_transfers.csv")),
+        &landed,
+    );
+    assert_eq!(n, 2 * 7);
 }

@@ -267,6 +267,14 @@ pub struct BackfillArgs {
     /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
     pub lake: Option<String>,
+    /// Tables to land, comma-separated: blocks, transactions, logs, token_transfers,
+    /// decoded_events (logs and what is made of them need receipts) [default: all five; blocks
+    /// and transactions with --no-receipts]
+    #[arg(long, env = "CHAINX_TABLES", help_heading = "Tables", value_delimiter = ',')]
+    pub tables: Option<Vec<String>>,
+    /// Folder of <address>.json ABIs for decoded_events, besides the built-in events
+    #[arg(long, env = "CHAINX_ABI_DIR", help_heading = "Tables")]
+    pub abi_dir: Option<PathBuf>,
     /// Skip receipts: one call per block instead of two; receipt_* columns stay null
     #[arg(long, env = "CHAINX_NO_RECEIPTS", help_heading = "Fetch", num_args = 0..=1, default_missing_value = "true")]
     pub no_receipts: Option<bool>,

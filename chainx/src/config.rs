@@ -21,6 +21,7 @@
 //! from = 18000000
 //! to = 18100000
 //! no_receipts = false
+//! tables = ["blocks", "transactions", "logs", "token_transfers", "decoded_events"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ use anyhow::{bail, Context};
 use chainx_batch::{BackfillConfig, Finality};
 use chainx_evm::RpcConfig;
 use chainx_keys::ProviderKeys;
-use chainx_tables::Lake;
+use chainx_tables::{Lake, TableKind};
 use serde::Deserialize;
 
 use crate::cli::{BackfillArgs, RpcArgs};
@@ -120,6 +121,8 @@ pub struct BackfillSection {
     pub from: Option<u64>,
     pub to: Option<u64>,
     pub no_receipts: Option<bool>,
+    pub tables: Option<Vec<String>>,
+    pub abi_dir: Option<PathBuf>,
     pub chunk_blocks: Option<u64>,
     pub batch_blocks: Option<usize>,
     pub confirmations: Option<u64>,
@@ -272,6 +275,23 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     let mut cfg = BackfillConfig::new(from, to, lake_location(&args.lake, &file.lake));
     cfg.lake_options = file.lake.storage.clone();
     cfg.receipts = !args.no_receipts.or(file.backfill.no_receipts).unwrap_or(false);
+    cfg.tables = match args.tables.as_ref().or(file.backfill.tables.as_ref()) {
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                TableKind::from_name(n.trim()).with_context(|| {
+                    format!(
+                        "--tables: no table `{n}`; the backfill lands {}",
+                        TableKind::BACKFILL_DEFAULT.map(TableKind::name).join(", ")
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+        // What --no-receipts always landed: the tables that need no receipts.
+        None if !cfg.receipts => vec![TableKind::Blocks, TableKind::Transactions],
+        None => TableKind::BACKFILL_DEFAULT.to_vec(),
+    };
+    cfg.abi_dir = args.abi_dir.clone().or_else(|| file.backfill.abi_dir.clone());
     if let Some(n) = args.chunk_blocks.or(file.backfill.chunk_blocks) {
         cfg.chunk_blocks = n;
     }

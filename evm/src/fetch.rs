@@ -31,6 +31,14 @@ impl FetchedBlock {
         self.block.number.to()
     }
 
+    /// The block's logs, from its receipts; `None` when receipts were not fetched.
+    pub fn logs(&self) -> Result<Option<Vec<crate::log_rows::BlockLog>>> {
+        self.receipts
+            .as_ref()
+            .map(|r| crate::log_rows::block_logs(&self.block, r))
+            .transpose()
+    }
+
     pub fn to_rows(&self) -> Result<(BlockRow, Vec<TransactionRow>)> {
         let block = BlockRow::from_rpc(&self.block);
         let txs = self

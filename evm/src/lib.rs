@@ -5,13 +5,16 @@
 //! - [`raw`]: the node's replies as typed structs (alloy primitives), tolerant of old nodes.
 //! - [`rows`]: block and transaction rows in ethereum-etl / BigQuery `crypto_ethereum` terms,
 //!   plus [`TxKind`], the original design's three classes.
-//! - [`abi`]: contract-call decoding with ABIs from a folder, Etherscan or built-in signatures.
+//! - [`abi`]: contract-call and event decoding with ABIs from a folder, Etherscan or built-in
+//!   signatures.
+//! - [`log_rows`]: `logs`, `token_transfers` and `decoded_events` rows from a block's receipts.
 //! - [`fetch`]: a block with its transactions and receipts, fetched in as few calls as the
 //!   node allows.
 
 pub mod abi;
 mod error;
 pub mod fetch;
+pub mod log_rows;
 pub mod raw;
 pub mod redact;
 pub mod request_log;
@@ -22,6 +25,7 @@ pub use abi::{AbiRegistry, DecodedCall, EtherscanAbis};
 pub use alloy_primitives;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
+pub use log_rows::{BlockLog, DecodedEventRow, LogRow, TokenStandard, TokenTransferRow};
 pub use redact::redact_url;
 pub use request_log::RequestLog;
 pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};

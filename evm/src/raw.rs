@@ -101,6 +101,22 @@ pub struct RpcReceipt {
     pub status: Option<U64>,
     #[serde(default)]
     pub effective_gas_price: Option<U256>,
+    /// Empty for a reverted transaction: its logs were rolled back with it.
+    #[serde(default)]
+    pub logs: Vec<RpcLog>,
+}
+
+/// One log of a receipt (or of `eth_getLogs`). The block and transaction fields repeat what the
+/// receipt and block say; chainx takes those from the block, and `log_index` from here.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RpcLog {
+    pub address: Address,
+    pub topics: Vec<B256>,
+    pub data: Bytes,
+    /// The log's position in the block. Absent only from nodes that predate it in receipts.
+    #[serde(default)]
+    pub log_index: Option<U64>,
 }
 
 /// Parses one reply, naming the block, the object and the JSON path of a bad field.

@@ -125,7 +125,7 @@ pub(crate) fn hex_address(v: &Address) -> String {
     format!("{v:#x}")
 }
 
-fn hex_bytes(v: &Bytes) -> String {
+pub(crate) fn hex_bytes(v: &Bytes) -> String {
     format!("{v:#x}")
 }
 
@@ -237,7 +237,7 @@ impl TransactionRow {
 }
 
 /// `U256` as a decimal string; reads a decimal string or a JSON number.
-mod decimal {
+pub(crate) mod decimal {
     use alloy_primitives::U256;
     use serde::de::{self, Visitor};
     use serde::{Deserializer, Serializer};
@@ -288,7 +288,7 @@ mod decimal {
     }
 }
 
-mod decimal_opt {
+pub(crate) mod decimal_opt {
     use alloy_primitives::U256;
     use serde::{Deserialize, Deserializer, Serializer};
 

@@ -161,6 +161,16 @@ impl Tables {
         }
     }
 
+    /// The sink's table of `kind` (it does not land the log-derived tables yet).
+    fn table(&self, kind: TableKind) -> Option<&LakeTable> {
+        match kind {
+            TableKind::Blocks => Some(&self.blocks),
+            TableKind::Transactions => Some(&self.txs),
+            TableKind::DecodedCalls => Some(&self.decoded),
+            TableKind::Logs | TableKind::TokenTransfers | TableKind::DecodedEvents => None,
+        }
+    }
+
     fn refresh_coverage(&mut self) -> Result<()> {
         self.covered_blocks = self.blocks.covered()?;
         self.covered_txs = self.txs.covered()?;
@@ -230,10 +240,8 @@ impl LakeSink {
                 // recorded this partition needs it from the beginning.
                 let mut start = Some(i64::MAX);
                 for kind in kinds {
-                    let table = match kind {
-                        TableKind::Blocks => &tables.blocks,
-                        TableKind::Transactions => &tables.txs,
-                        TableKind::DecodedCalls => &tables.decoded,
+                    let Some(table) = tables.table(*kind) else {
+                        continue;
                     };
                     let at = table.app_version(&app_id(&tp)).await?;
                     if let Some(at) = at {

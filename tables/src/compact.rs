@@ -21,9 +21,9 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::Path;
 
 use crate::commit::{Outcome, Plan};
+use crate::datasets::PARTITION_COLUMN;
 use crate::error::{Error, Result};
 use crate::read::{file_bytes, parquet_batches};
-use crate::schema::{TableKind, PARTITION_COLUMN};
 use crate::table::LakeTable;
 
 /// What a compaction did.
@@ -176,10 +176,7 @@ impl LakeTable {
                 plan.actions.push(remove(path, date, *size, false, now));
             }
             let merged = concat_batches(&schema, &batches)?;
-            let sort_by: &[&str] = match self.kind() {
-                TableKind::Blocks => &["number"],
-                TableKind::Transactions | TableKind::DecodedCalls => &["block_number", "transaction_index"],
-            };
+            let sort_by = self.kind().dataset().sort_keys;
             let keys: Vec<SortColumn> = sort_by
                 .iter()
                 .filter_map(|c| merged.column_by_name(c))

@@ -12,7 +12,7 @@
 
 use deltalake::arrow::datatypes::{DataType, Field, TimeUnit};
 
-use crate::schema::PARTITION_COLUMN;
+use crate::datasets::PARTITION_COLUMN;
 use crate::{Error, Lake, Result, TableKind};
 
 /// How Hive reads the lake's tables (see the module docs).

@@ -8,7 +8,7 @@
 
 mod commit;
 mod compact;
-mod encode;
+pub mod datasets;
 mod error;
 mod hdfs_store;
 pub mod hive;
@@ -16,7 +16,6 @@ pub mod hive;
 mod races;
 mod ranges;
 pub mod read;
-pub mod schema;
 mod store;
 mod table;
 mod unwind;
@@ -24,10 +23,12 @@ mod vacuum;
 mod verify;
 
 pub use compact::CompactSummary;
-pub use encode::{blocks_batch, decoded_calls_batch, transactions_batch};
+pub use datasets::{
+    blocks_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch,
+    Dataset, Fetch, TableKind,
+};
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;
-pub use schema::TableKind;
 pub use store::{register_stores, Lake};
 pub use table::{LakeTable, COVERAGE_KEY};
 pub use unwind::RemovedBlock;

@@ -26,9 +26,9 @@ use deltalake::{DeltaTable, DeltaTableBuilder, Path};
 use url::Url;
 
 use crate::commit::{Outcome, Plan};
+use crate::datasets::{TableKind, PARTITION_COLUMN};
 use crate::error::{Error, Result};
 use crate::ranges::BlockRanges;
-use crate::schema::{TableKind, PARTITION_COLUMN};
 use crate::store::Lake;
 
 /// Table property listing the block ranges the table covers, e.g. `0-999,2000-2999`.

@@ -14,10 +14,10 @@ use deltalake::arrow::array::{Array, AsArray, RecordBatch};
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::Path;
 
+use crate::datasets::TableKind;
 use crate::error::Result;
 use crate::ranges::BlockRanges;
 use crate::read::{file_bytes, parquet_batches};
-use crate::schema::TableKind;
 use crate::store::Lake;
 use crate::table::LakeTable;
 

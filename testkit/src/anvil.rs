@@ -153,6 +153,35 @@ impl Anvil {
         }
     }
 
+    /// The logs of blocks `from..=to` from the node's `eth_getLogs`, each as
+    /// `block_number/log_index/transaction_hash/address/data/topics` (topics comma-joined).
+    pub async fn logs(&self, from: u64, to: u64) -> Vec<String> {
+        let filter = json!({"fromBlock": format!("{from:#x}"), "toBlock": format!("{to:#x}")});
+        let logs = self.rpc("eth_getLogs", json!([filter])).await;
+        let hex = |v: &Value| u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let topics: Vec<&str> = l["topics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap())
+                    .collect();
+                format!(
+                    "{}/{}/{}/{}/{}/{}",
+                    hex(&l["blockNumber"]),
+                    hex(&l["logIndex"]),
+                    l["transactionHash"].as_str().unwrap(),
+                    l["address"].as_str().unwrap().to_lowercase(),
+                    l["data"].as_str().unwrap(),
+                    topics.join(",")
+                )
+            })
+            .collect()
+    }
+
     /// The transaction hashes of blocks `from..=to`, straight from the node.
     pub async fn tx_hashes(&self, from: u64, to: u64) -> Vec<String> {
         let mut out = Vec::new();

@@ -34,7 +34,7 @@ pub fn to_head(from: u64, to: u64, lake: &str) -> BackfillConfig {
 
 pub async fn run(rpc: RpcConfig, cfg: &BackfillConfig) -> chainx_batch::Result<Summary> {
     let client = Arc::new(RpcClient::new(rpc)?);
-    let fetcher = BlockFetcher::new(client, cfg.receipts);
+    let fetcher = BlockFetcher::new(client, cfg.fetches_receipts());
     backfill(&fetcher, cfg, &ProgressBar::hidden()).await
 }
 
@@ -54,6 +54,13 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Row> {
                         DataType::Decimal128(_, 0) => col.as_primitive::<Decimal128Type>().value(i).to_string(),
                         DataType::Timestamp(_, _) => {
                             (col.as_primitive::<TimestampMicrosecondType>().value(i) / 1_000_000).to_string()
+                        }
+                        // A list of strings (topics) as a JSON array, as ethereum-etl's JSON has it.
+                        DataType::List(item) if item.data_type() == &DataType::Utf8 => {
+                            let list = col.as_list::<i32>().value(i);
+                            let items: Vec<&str> =
+                                list.as_string::<i32>().iter().map(Option::unwrap_or_default).collect();
+                            serde_json::to_string(&items).unwrap()
                         }
                         DataType::List(_) => format!("{} withdrawals", col.as_list::<i32>().value(i).len()),
                         other => format!("<{other}>"),

@@ -1,0 +1,80 @@
+//! A fetched chunk as rows of the tables a run lands: blocks and transactions from the blocks,
+//! logs, token transfers and decoded events from the receipts' logs.
+
+use chainx_evm::abi::events::EventOutcome;
+use chainx_evm::{AbiRegistry, BlockRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow, TransactionRow};
+use chainx_tables::arrow::array::RecordBatch;
+use chainx_tables::{
+    blocks_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch, TableKind,
+};
+
+use crate::{Error, Result};
+
+/// One chunk's rows, for the tables asked for (the others stay empty).
+#[derive(Debug, Default)]
+pub(crate) struct ChunkRows {
+    pub blocks: Vec<BlockRow>,
+    pub transactions: Vec<TransactionRow>,
+    pub logs: Vec<LogRow>,
+    pub token_transfers: Vec<TokenTransferRow>,
+    pub decoded_events: Vec<DecodedEventRow>,
+    /// Logs of an event some ABI knows whose topics or data do not decode as it.
+    pub events_undecodable: u64,
+}
+
+impl ChunkRows {
+    pub(crate) async fn build(fetched: &[FetchedBlock], tables: &[TableKind], abis: &mut AbiRegistry) -> Result<Self> {
+        let wants = |k| tables.contains(&k);
+        let from_logs = wants(TableKind::Logs) || wants(TableKind::TokenTransfers) || wants(TableKind::DecodedEvents);
+        let mut rows = ChunkRows::default();
+        for f in fetched {
+            let (block, txs) = f.to_rows()?;
+            if from_logs {
+                let logs = f.logs()?.ok_or_else(|| {
+                    Error::Config(format!(
+                        "block {} was fetched without receipts, which hold its logs",
+                        block.number
+                    ))
+                })?;
+                for log in logs {
+                    if wants(TableKind::TokenTransfers) {
+                        rows.token_transfers.extend(log.token_transfers());
+                    }
+                    if wants(TableKind::DecodedEvents) {
+                        match abis.decode_log(log.address, &log.topics, &log.data).await {
+                            (EventOutcome::Decoded(event), Some(source)) => {
+                                rows.decoded_events.push(DecodedEventRow::new(&log.row, event, source));
+                            }
+                            (EventOutcome::Undecodable(_), _) => rows.events_undecodable += 1,
+                            _ => {}
+                        }
+                    }
+                    if wants(TableKind::Logs) {
+                        rows.logs.push(log.row);
+                    }
+                }
+            }
+            if wants(TableKind::Transactions) {
+                rows.transactions.extend(txs);
+            }
+            rows.blocks.push(block);
+        }
+        Ok(rows)
+    }
+
+    /// The rows of `kind` as one Arrow batch.
+    pub(crate) fn batch(&self, kind: TableKind) -> Result<RecordBatch> {
+        Ok(match kind {
+            TableKind::Blocks => blocks_batch(&self.blocks)?,
+            TableKind::Transactions => transactions_batch(&self.transactions)?,
+            TableKind::Logs => logs_batch(&self.logs)?,
+            TableKind::TokenTransfers => token_transfers_batch(&self.token_transfers)?,
+            TableKind::DecodedEvents => decoded_events_batch(&self.decoded_events)?,
+            TableKind::DecodedCalls => {
+                return Err(Error::Config(
+                    "decoded_calls is landed by the stream's decoder, not by the backfill".into(),
+                ))
+            }
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! Column builders the datasets share: rows to Arrow arrays, every integer checked into its
+//! column's type (an overflow names the block and the field, never wraps).
+
+use std::sync::Arc;
+
+use chainx_evm::alloy_primitives::U256;
+use deltalake::arrow::array::{
+    ArrayRef, Date32Array, Decimal128Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
+};
+use deltalake::arrow::datatypes::{DataType, Field, TimeUnit};
+
+use crate::error::{Error, Result};
+
+pub(crate) fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+pub(crate) fn field(name: &str, t: DataType, nullable: bool) -> Field {
+    Field::new(name, t, nullable)
+}
+
+const SECONDS_PER_DAY: u64 = 86_400;
+/// 10^38: the first value Decimal(38,0) cannot hold.
+pub(crate) const DECIMAL38_LIMIT: u128 = 100_000_000_000_000_000_000_000_000_000_000_000_000;
+
+pub(crate) fn decimal(block: u64, field: &'static str, v: U256) -> Result<i128> {
+    let overflow = || Error::Overflow {
+        block,
+        field,
+        value: v.to_string(),
+        target: "Decimal(38,0)",
+    };
+    let small: u128 = v.try_into().map_err(|_| overflow())?;
+    if small >= DECIMAL38_LIMIT {
+        return Err(overflow());
+    }
+    i128::try_from(small).map_err(|_| overflow())
+}
+
+pub(crate) fn int(block: u64, field: &'static str, v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Overflow {
+        block,
+        field,
+        value: v.to_string(),
+        target: "int64",
+    })
+}
+
+pub(crate) fn decimals(values: Vec<Option<i128>>) -> Result<ArrayRef> {
+    Ok(Arc::new(Decimal128Array::from(values).with_precision_and_scale(38, 0)?))
+}
+
+/// A string column, its buffers sized up front: grown by doubling, a commit's worth of hashes
+/// would be copied a dozen times.
+pub(crate) fn strings<'a, I>(values: I) -> ArrayRef
+where
+    I: IntoIterator<Item = Option<&'a str>>,
+    I::IntoIter: Clone,
+{
+    let values = values.into_iter();
+    let (items, bytes) = values
+        .clone()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.map_or(0, str::len)));
+    let mut builder = StringBuilder::with_capacity(items, bytes);
+    for v in values {
+        builder.append_option(v);
+    }
+    Arc::new(builder.finish())
+}
+
+pub(crate) fn ints(values: Vec<Option<i64>>) -> ArrayRef {
+    Arc::new(Int64Array::from(values))
+}
+
+pub(crate) fn timestamps(seconds: impl IntoIterator<Item = u64>) -> Result<ArrayRef> {
+    let micros: Vec<i64> = seconds
+        .into_iter()
+        .map(|s| {
+            i64::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000))
+                .unwrap_or(i64::MAX)
+        })
+        .collect();
+    Ok(Arc::new(TimestampMicrosecondArray::from(micros).with_timezone("UTC")))
+}
+
+/// The UTC date of a block, as days since the epoch (Arrow Date32).
+pub(crate) fn dates(seconds: impl IntoIterator<Item = u64>) -> ArrayRef {
+    let days: Vec<i32> = seconds
+        .into_iter()
+        .map(|s| i32::try_from(s / SECONDS_PER_DAY).unwrap_or(i32::MAX))
+        .collect();
+    Arc::new(Date32Array::from(days))
+}
+
+pub(crate) fn opt_dec(block: u64, field: &'static str, v: Option<U256>) -> Result<Option<i128>> {
+    v.map(|v| decimal(block, field, v)).transpose()
+}
+
+pub(crate) fn opt_int(block: u64, field: &'static str, v: Option<u64>) -> Result<Option<i64>> {
+    v.map(|v| int(block, field, v)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_is_exact_up_to_38_digits() {
+        let max = U256::from(DECIMAL38_LIMIT - 1);
+        assert_eq!(decimal(1, "value", max).unwrap(), (DECIMAL38_LIMIT - 1) as i128);
+        let err = decimal(5, "value", U256::from(DECIMAL38_LIMIT))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("block 5") && err.contains("value") && err.contains("Decimal(38,0)"),
+            "{err}"
+        );
+        assert!(decimal(5, "value", U256::MAX).is_err());
+    }
+
+    #[test]
+    fn dates_are_utc_days() {
+        let d = dates([1_709_251_199, 1_709_251_200]);
+        let d = d.as_any().downcast_ref::<Date32Array>().unwrap();
+        assert_eq!(d.value(0) + 1, d.value(1));
+    }
+}

@@ -1,0 +1,141 @@
+//! The lake's datasets, one module each, as cryo has one file per dataset: a module holds the
+//! table's name, Arrow schema, block columns, sort keys, what a run must fetch for it, and how
+//! its rows become an Arrow batch. The writer, unwind, compaction, Hive DDL, sink and backfill
+//! iterate over [`TableKind::ALL`] and ask a table's [`Dataset`].
+//!
+//! Names and meanings follow ethereum-etl and BigQuery's `crypto_ethereum`, so existing queries
+//! port; chainx adds `tx_kind`, the token-standard columns and the partition column
+//! `block_date`. Types: wei amounts and difficulties are Decimal(38,0) (exact; Delta and Hive cap
+//! decimals at 38 digits, which holds any real balance), token amounts and ids are decimal
+//! strings (exact for all of uint256), timestamps are UTC microseconds, counts are int64.
+
+mod blocks;
+mod columns;
+mod decoded_calls;
+mod decoded_events;
+mod logs;
+mod token_transfers;
+mod transactions;
+
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+
+pub use blocks::{
+    batch as blocks_batch, schema as blocks_schema, withdrawal_fields, withdrawal_item, withdrawals_type,
+};
+pub use decoded_calls::{batch as decoded_calls_batch, schema as decoded_calls_schema};
+pub use decoded_events::{batch as decoded_events_batch, schema as decoded_events_schema};
+pub use logs::{batch as logs_batch, schema as logs_schema};
+pub use token_transfers::{batch as token_transfers_batch, schema as token_transfers_schema};
+pub use transactions::{batch as transactions_batch, schema as transactions_schema};
+
+/// Hive partition column of every table: the UTC date of the block.
+pub const PARTITION_COLUMN: &str = "block_date";
+
+/// Decimal(38,0): exact, and the widest decimal Delta Lake and Hive accept.
+pub const WEI: DataType = DataType::Decimal128(38, 0);
+
+/// What a run must fetch from the node for a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fetch {
+    /// Blocks with their transactions (receipts only for the `receipt_*` columns).
+    Blocks,
+    /// The blocks' receipts, for their logs.
+    Receipts,
+}
+
+/// One dataset's definition.
+#[derive(Debug)]
+pub struct Dataset {
+    pub name: &'static str,
+    /// The columns naming a row's block: its number and its hash.
+    pub block_columns: (&'static str, &'static str),
+    /// The order compaction rewrites a partition in.
+    pub sort_keys: &'static [&'static str],
+    pub schema: fn() -> SchemaRef,
+    pub fetch: Fetch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableKind {
+    Blocks,
+    Transactions,
+    Logs,
+    TokenTransfers,
+    DecodedEvents,
+    /// Contract calls decoded by the fast layer's decoder (landed by the sink).
+    DecodedCalls,
+}
+
+impl TableKind {
+    /// The tables the blocks topic feeds in the sink.
+    pub const BLOCK_TABLES: [TableKind; 2] = [TableKind::Blocks, TableKind::Transactions];
+    pub const ALL: [TableKind; 6] = [
+        TableKind::Blocks,
+        TableKind::Transactions,
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+        TableKind::DecodedCalls,
+    ];
+    /// What `chainx backfill` lands unless `--tables` says otherwise.
+    pub const BACKFILL_DEFAULT: [TableKind; 5] = [
+        TableKind::Blocks,
+        TableKind::Transactions,
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+    ];
+
+    pub fn dataset(self) -> &'static Dataset {
+        match self {
+            TableKind::Blocks => &blocks::DATASET,
+            TableKind::Transactions => &transactions::DATASET,
+            TableKind::Logs => &logs::DATASET,
+            TableKind::TokenTransfers => &token_transfers::DATASET,
+            TableKind::DecodedEvents => &decoded_events::DATASET,
+            TableKind::DecodedCalls => &decoded_calls::DATASET,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.dataset().name
+    }
+
+    /// The table of this name.
+    pub fn from_name(name: &str) -> Option<TableKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The columns naming a row's block: its number and its hash.
+    pub fn block_columns(self) -> (&'static str, &'static str) {
+        self.dataset().block_columns
+    }
+
+    pub fn block_number_column(self) -> &'static str {
+        self.block_columns().0
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        (self.dataset().schema)()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dataset_names_columns_its_schema_has() {
+        for kind in TableKind::ALL {
+            let schema = kind.schema();
+            let d = kind.dataset();
+            assert_eq!(TableKind::from_name(d.name), Some(kind));
+            for c in [d.block_columns.0, d.block_columns.1, PARTITION_COLUMN]
+                .iter()
+                .chain(d.sort_keys)
+            {
+                assert!(schema.field_with_name(c).is_ok(), "{}: no column {c}", d.name);
+            }
+        }
+    }
+}
