@@ -72,6 +72,40 @@ async fn lands_exactly_the_chain_with_the_manifest_counts() {
     from_node.sort();
     assert_eq!(landed, from_node, "landed logs are not the node's eth_getLogs");
 
+    assert_eq!(summary.logs, m.logs);
+
+    // Token transfers per standard and decoded events per signature, as the generator counted
+    // them with ethers and the contracts' own ABIs. The anonymous event's logs land in `logs`
+    // and are not decoded; nothing the built-ins know fails to decode.
+    let transfers = common::delta_rows(lake.path(), TableKind::TokenTransfers).await;
+    assert_eq!(count(&transfers, "token_standard"), m.token_transfers);
+    let events = common::delta_rows(lake.path(), TableKind::DecodedEvents).await;
+    assert_eq!(count(&events, "event_signature"), m.events);
+    assert_eq!(summary.events_undecodable, 0, "{summary}");
+    let beacon = &m.contracts["beacon"];
+    let at_beacon = |rows: &[common::Row], column: &str| {
+        rows.iter()
+            .filter(|r| r[column].as_deref() == Some(beacon.as_str()))
+            .count() as u64
+    };
+    assert_eq!(at_beacon(&logs, "address"), m.anonymous_logs);
+    assert!(m.anonymous_logs > 0);
+    assert_eq!(
+        at_beacon(&events, "contract_address"),
+        0,
+        "an anonymous event was decoded"
+    );
+    // Every event's arguments are a JSON object with exact integers.
+    let liquidation = events
+        .iter()
+        .find(|e| e["event_name"].as_deref() == Some("LiquidationCall"))
+        .unwrap();
+    let args: serde_json::Value = serde_json::from_str(liquidation["args"].as_deref().unwrap()).unwrap();
+    assert!(args["debtToCover"].as_str().unwrap().parse::<u128>().is_ok(), "{args}");
+    assert!(m
+        .liquidations_by_collateral
+        .contains_key(args["collateralAsset"].as_str().unwrap()));
+
     let kinds = count(&txs, "tx_kind");
     assert_eq!(kinds["native_token_transfer"], m.tx_kind.native_token_transfer);
     assert_eq!(kinds["contract_deployment"], m.tx_kind.contract_deployment);

@@ -261,11 +261,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "0.1",
     ]);
     let abi_dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        chainx_testkit::anvil::chain_dir().join("abi/UniswapV2Router02.json"),
-        abi_dir.path().join(format!("{}.json", m.contracts["router"])),
-    )
-    .unwrap();
+    chainx_testkit::anvil::write_abi_folder(abi_dir.path());
     let _decoder = Job::start(&[
         "tx-decoder",
         "--brokers",

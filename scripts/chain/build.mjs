@@ -124,6 +124,11 @@ async function main() {
       intended_reverts: 0,
       contracts: {},
     };
+    const ethCall = async (to, name, fn, args = []) => {
+      const data = iface(name).encodeFunctionData(fn, args);
+      const out = await rpc("eth_call", [{ to, data }, "latest"]);
+      return iface(name).decodeFunctionResult(fn, out);
+    };
 
     let block = 0;
     let pending = [];
@@ -202,8 +207,39 @@ async function main() {
       await call(u, tokenB, "Token", "approve", [router, MAX]);
     }
     await mine();
+    // Block 5: an ERC-721, an ERC-1155, an Aave-shaped pool, an early-style token and a beacon
+    // of anonymous events.
+    const collectible = await deploy(0, "Collectible");
+    const multi = await deploy(0, "MultiToken");
+    const pool = await deploy(0, "LendingPool");
+    const oldToken = await deploy(0, "OldToken", [supply]);
+    const beacon = await deploy(0, "Beacon");
+    await mine();
+    // Block 6: the pool's reserves, users' allowances for it, and early tokens for everyone.
+    for (const t of [tokenA, tokenB]) {
+      await call(0, t, "Token", "approve", [pool, MAX]);
+      await call(0, pool, "LendingPool", "supply", [t, 10n ** 25n, wallets[0].address, 0]);
+    }
+    for (let u = 1; u < 10; u++) {
+      await call(u, tokenA, "Token", "approve", [pool, MAX]);
+      await call(u, tokenB, "Token", "approve", [pool, MAX]);
+      await call(0, oldToken, "OldToken", "transfer", [wallets[u].address, 10n ** 22n]);
+    }
+    await mine();
+    const pairAB = (await ethCall(factory, "UniswapV2Factory", "getPair", [tokenA, tokenB]))[0];
+    const pairWA = (await ethCall(factory, "UniswapV2Factory", "getPair", [weth, tokenA]))[0];
     manifest.contracts = Object.fromEntries(
-      Object.entries({ weth, token_a: tokenA, token_b: tokenB, factory, router }).map(([k, v]) => [k, v.toLowerCase()]));
+      Object.entries({ weth, token_a: tokenA, token_b: tokenB, factory, router, pair_ab: pairAB, pair_weth_a: pairWA,
+        collectible, multi_token: multi, lending_pool: pool, old_token: oldToken, beacon })
+        .map(([k, v]) => [k, v.toLowerCase()]));
+    // Who holds what, so that transfers the mix sends succeed.
+    const nftOwner = new Map(); // id -> wallet
+    let nfts = 0;
+    const held = new Map(); // `${id}/${wallet}` -> amount of ERC-1155 id
+    const hold = (id, w, d) => held.set(`${id}/${w}`, (held.get(`${id}/${w}`) ?? 0n) + d);
+    const holding = (id, w) => held.get(`${id}/${w}`) ?? 0n;
+    const tokens = [tokenA, tokenB, weth];
+    const erc20s = new Set([tokenA, tokenB, weth, oldToken].map((a) => a.toLowerCase()));
 
     // The mix: every seventh block is empty; the others hold 1..14 transactions.
     let deployed = 0;
@@ -214,37 +250,131 @@ async function main() {
         const other = wallets[1 + ((from + pick(8)) % 9)].address;
         const r = rand();
         const deadline = GENESIS_TIME + 10 ** 8;
-        if (r < 0.28) {
+        if (r < 0.22) {
           // value with all digits significant: exact wei amounts must survive the lake
           const value = BigInt(1 + pick(1_000_000)) * 10n ** 12n + BigInt(pick(999_999_937));
           // 30000 gas: a type-1 transfer pays 4300 more for its access list
           await send(from, { to: other, value, gas: 30000n });
-        } else if (r < 0.34) {
+        } else if (r < 0.27) {
           manifest.native_to_contract_empty_input++;
           await send(from, { to: weth, value: BigInt(1 + pick(1000)) * 10n ** 15n, gas: 60000n });
-        } else if (r < 0.52) {
+        } else if (r < 0.42) {
           await call(from, pick(2) ? tokenA : tokenB, "Token", "transfer", [other, BigInt(1 + pick(10 ** 6)) * 10n ** 12n]);
-        } else if (r < 0.66) {
+        } else if (r < 0.54) {
           const [a, b] = pick(2) ? [tokenA, tokenB] : [tokenB, tokenA];
           await call(from, router, "UniswapV2Router02", "swapExactTokensForTokens",
             [BigInt(1 + pick(1000)) * 10n ** 15n, 0n, [a, b], wallets[from].address, deadline]);
-        } else if (r < 0.76) {
+        } else if (r < 0.62) {
           await call(from, router, "UniswapV2Router02", "swapExactETHForTokens",
             [0n, [weth, tokenA], wallets[from].address, deadline], { value: BigInt(1 + pick(100)) * 10n ** 14n });
-        } else if (r < 0.81) {
+        } else if (r < 0.79) {
+          // A swap straight on the pair, as bots do: the input sent to it, then `swap` for half
+          // of what the reserves of the last block would pay (slack for the block's other swaps).
+          const aIn = pick(2) === 1;
+          const [r0, r1] = await ethCall(pairAB, "UniswapV2Pair", "getReserves");
+          const zeroIn = (aIn ? tokenA : tokenB).toLowerCase() < (aIn ? tokenB : tokenA).toLowerCase();
+          const amountIn = BigInt(1 + pick(1000)) * 10n ** 15n;
+          const [rIn, rOut] = zeroIn ? [r0, r1] : [r1, r0];
+          const out = (amountIn * 997n * rOut) / (rIn * 1000n + amountIn * 997n) / 2n;
+          await call(from, aIn ? tokenA : tokenB, "Token", "transfer", [pairAB, amountIn]);
+          await call(from, pairAB, "UniswapV2Pair", "swap", zeroIn ? [0n, out, wallets[from].address] : [out, 0n, wallets[from].address]);
+        } else if (r < 0.82) {
           deployed++;
-          await deploy(from, "Token", [`Token${deployed}`, `T${deployed}`, BigInt(1 + pick(1000)) * 10n ** 21n]);
-        } else if (r < 0.91) {
+          erc20s.add((await deploy(from, "Token", [`Token${deployed}`, `T${deployed}`, BigInt(1 + pick(1000)) * 10n ** 21n])).toLowerCase());
+        } else if (r < 0.87) {
           // reverts on purpose: more than the sender holds (a receipt with status 0)
           manifest.intended_reverts++;
           await call(from, tokenB, "Token", "transfer", [other, 10n ** 30n], { gas: 100000n });
-        } else {
+        } else if (r < 0.89) {
           await call(from, pick(2) ? tokenA : tokenB, "Token", "approve", [other, BigInt(pick(10 ** 9))]);
+        } else if (r < 0.915) {
+          const mine721 = [...nftOwner].filter(([, w]) => w === from).map(([id]) => id);
+          if (mine721.length === 0 || pick(3) === 0) {
+            nftOwner.set(++nfts, from);
+            await call(from, collectible, "Collectible", "mint", [wallets[from].address]);
+          } else {
+            const id = mine721[pick(mine721.length)];
+            const to = 1 + ((from + pick(8)) % 9);
+            nftOwner.set(id, to);
+            await call(from, collectible, "Collectible", "transferFrom", [wallets[from].address, wallets[to].address, id]);
+          }
+        } else if (r < 0.94) {
+          const ids = [1n, 2n, 3n];
+          const to = 1 + ((from + pick(8)) % 9);
+          const op = pick(4);
+          if (op === 0 || ids.every((id) => holding(id, from) === 0n)) {
+            const id = ids[pick(3)];
+            hold(id, from, 10n);
+            await call(from, multi, "MultiToken", "mint", [wallets[from].address, id, 10n]);
+          } else if (op === 1) {
+            ids.forEach((id, i) => hold(id, from, BigInt(i + 1)));
+            await call(from, multi, "MultiToken", "mintBatch", [wallets[from].address, ids, [1n, 2n, 3n]]);
+          } else if (op === 2) {
+            const id = ids.find((id) => holding(id, from) > 0n);
+            hold(id, from, -1n);
+            hold(id, to, 1n);
+            await call(from, multi, "MultiToken", "safeTransferFrom", [wallets[from].address, wallets[to].address, id, 1n, "0x"]);
+          } else {
+            const some = ids.filter((id) => holding(id, from) > 0n);
+            some.forEach((id) => { hold(id, from, -1n); hold(id, to, 1n); });
+            await call(from, multi, "MultiToken", "safeBatchTransferFrom",
+              [wallets[from].address, wallets[to].address, some, some.map(() => 1n), "0x"]);
+          }
+        } else if (r < 0.975) {
+          const asset = pick(2) ? tokenA : tokenB;
+          const amount = BigInt(1 + pick(1000)) * 10n ** 15n;
+          const op = pick(4);
+          if (op === 0) {
+            await call(from, pool, "LendingPool", "supply", [asset, amount, wallets[from].address, 0]);
+          } else if (op === 1) {
+            await call(from, pool, "LendingPool", "borrow", [asset, amount, 2n, 0, wallets[from].address]);
+          } else if (op === 2) {
+            await call(from, pool, "LendingPool", "repay", [asset, amount, 2n, wallets[from].address]);
+          } else {
+            const collateral = asset === tokenA ? tokenB : tokenA;
+            await call(from, pool, "LendingPool", "liquidationCall", [collateral, asset, other, amount, false]);
+          }
+        } else if (r < 0.985) {
+          await call(from, oldToken, "OldToken", "transfer", [other, BigInt(1 + pick(10 ** 6)) * 10n ** 12n]);
+        } else if (r < 0.995) {
+          await call(from, beacon, "Beacon", "ping", []);
+        } else {
+          // emits, then reverts: the log is rolled back with the transaction
+          manifest.intended_reverts++;
+          await call(from, beacon, "Beacon", "pingThenRevert", [], { gas: 100000n });
         }
       }
       await mine();
     }
 
+    // Events read back from the node's receipts, decoded with ethers and the contracts' own ABIs
+    // (an oracle apart from chainx's decoder): counts per event signature, token transfers per
+    // standard (an ERC-1155 batch counts its ids), swaps per pair, liquidations per collateral.
+    Object.assign(manifest, {
+      logs: 0, events: {}, anonymous_logs: 0,
+      token_transfers: { erc20: 0, erc721: 0, erc1155: 0 },
+      swaps_by_pair: {}, liquidations_by_collateral: {},
+    });
+    const ifaces = new Map([[weth, "WETH"], [tokenA, "Token"], [tokenB, "Token"], [factory, "UniswapV2Factory"],
+      [pairAB, "UniswapV2Pair"], [pairWA, "UniswapV2Pair"], [collectible, "Collectible"], [multi, "MultiToken"],
+      [pool, "LendingPool"], [oldToken, "OldToken"], [beacon, "Beacon"]].map(([a, n]) => [a.toLowerCase(), iface(n)]));
+    const tokenIface = iface("Token");
+    const bump = (o, k, by = 1) => { o[k] = (o[k] ?? 0) + by; };
+    const count = (log) => {
+      manifest.logs++;
+      const address = log.address.toLowerCase();
+      const parsed = (ifaces.get(address) ?? tokenIface).parseLog(log);
+      if (!parsed) {
+        if (address === beacon.toLowerCase()) manifest.anonymous_logs++;
+        return;
+      }
+      bump(manifest.events, parsed.signature);
+      if (parsed.name === "Transfer") bump(manifest.token_transfers, erc20s.has(address) ? "erc20" : "erc721");
+      if (parsed.name === "TransferSingle") bump(manifest.token_transfers, "erc1155");
+      if (parsed.name === "TransferBatch") bump(manifest.token_transfers, "erc1155", parsed.args.ids.length);
+      if (parsed.name === "Swap") bump(manifest.swaps_by_pair, address);
+      if (parsed.name === "LiquidationCall") bump(manifest.liquidations_by_collateral, parsed.args.collateralAsset.toLowerCase());
+    };
     // Outcomes read back from the node: failed receipts and per-day block counts.
     let failed = 0;
     let txs = 0;
@@ -258,6 +388,7 @@ async function main() {
       txs += b.transactions.length;
       const receipts = await rpc("eth_getBlockReceipts", ["0x" + n.toString(16)]);
       failed += receipts.filter((r) => r.status === "0x0").length;
+      for (const log of receipts.flatMap((r) => r.logs)) count(log);
     }
     const last = await rpc("eth_getBlockByNumber", ["latest", false]);
     Object.assign(manifest, {

@@ -38,6 +38,45 @@ pub struct Manifest {
     pub by_date: BTreeMap<String, DateCounts>,
     pub last_block_hash: String,
     pub contracts: BTreeMap<String, String>,
+    /// Every log of the chain (reverted transactions have none).
+    pub logs: u64,
+    /// Logs per event signature, decoded by the generator with the contracts' own ABIs.
+    pub events: BTreeMap<String, u64>,
+    /// Logs of the anonymous event, which no decoder can name.
+    pub anonymous_logs: u64,
+    /// Token transfer rows per standard (an ERC-1155 batch counts its ids).
+    pub token_transfers: BTreeMap<String, u64>,
+    pub swaps_by_pair: BTreeMap<String, u64>,
+    pub liquidations_by_collateral: BTreeMap<String, u64>,
+}
+
+/// The fixture contracts whose functions the decoder's built-in signatures lack, with their
+/// ABI file under `.chain/abi/`.
+const FOLDER_ABIS: &[(&str, &str)] = &[
+    ("router", "UniswapV2Router02"),
+    ("pair_ab", "UniswapV2Pair"),
+    ("pair_weth_a", "UniswapV2Pair"),
+    ("collectible", "Collectible"),
+    ("multi_token", "MultiToken"),
+    ("beacon", "Beacon"),
+];
+
+/// Fills `dir` with `<address>.json` ABIs of the fixture contracts the built-ins do not cover
+/// (an ABI folder for `--abi-dir`); returns their addresses.
+pub fn write_abi_folder(dir: &std::path::Path) -> Vec<String> {
+    let m = manifest();
+    FOLDER_ABIS
+        .iter()
+        .map(|(key, file)| {
+            let address = m.contracts[*key].clone();
+            std::fs::copy(
+                chain_dir().join(format!("abi/{file}.json")),
+                dir.join(format!("{address}.json")),
+            )
+            .unwrap();
+            address
+        })
+        .collect()
 }
 
 pub fn chain_dir() -> PathBuf {

@@ -1,5 +1,6 @@
 //! The function signatures built in, for contracts whose ABI nobody supplied: the contracts
-//! most calls go to (ERC-20, WETH, Uniswap V2 and V3 routers, Aave V2 and V3 pools).
+//! most calls go to (ERC-20, ERC-721, ERC-1155, WETH, Uniswap V2 and V3 routers, Aave V2 and V3
+//! pools).
 
 use alloy_json_abi::Function;
 
@@ -11,6 +12,13 @@ pub(super) const BUILTIN: &[&str] = &[
     "function approve(address spender, uint256 value) returns (bool)",
     "function increaseAllowance(address spender, uint256 addedValue) returns (bool)",
     "function decreaseAllowance(address spender, uint256 subtractedValue) returns (bool)",
+    // ERC-721 and ERC-1155 transfers and approvals (ERC-721's transferFrom and approve are
+    // ERC-20's signatures)
+    "function safeTransferFrom(address from, address to, uint256 tokenId)",
+    "function safeTransferFrom(address from, address to, uint256 tokenId, bytes data)",
+    "function setApprovalForAll(address operator, bool approved)",
+    "function safeTransferFrom(address from, address to, uint256 id, uint256 value, bytes data)",
+    "function safeBatchTransferFrom(address from, address to, uint256[] ids, uint256[] values, bytes data)",
     // WETH9
     "function deposit()",
     "function withdraw(uint256 wad)",
