@@ -1,8 +1,9 @@
 //! A fetched chunk as rows of the tables a run lands: blocks and transactions from the blocks,
 //! logs, token transfers and decoded events from the receipts' logs.
 
-use chainx_evm::abi::events::EventOutcome;
-use chainx_evm::{AbiRegistry, BlockRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow, TransactionRow};
+use chainx_evm::{
+    decode_events, AbiRegistry, BlockRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow, TransactionRow,
+};
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{
     blocks_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch, TableKind,
@@ -36,22 +37,17 @@ impl ChunkRows {
                         block.number
                     ))
                 })?;
-                for log in logs {
-                    if wants(TableKind::TokenTransfers) {
-                        rows.token_transfers.extend(log.token_transfers());
-                    }
-                    if wants(TableKind::DecodedEvents) {
-                        match abis.decode_log(log.address, &log.topics, &log.data).await {
-                            (EventOutcome::Decoded(event), Some(source)) => {
-                                rows.decoded_events.push(DecodedEventRow::new(&log.row, event, source));
-                            }
-                            (EventOutcome::Undecodable(_), _) => rows.events_undecodable += 1,
-                            _ => {}
-                        }
-                    }
-                    if wants(TableKind::Logs) {
-                        rows.logs.push(log.row);
-                    }
+                if wants(TableKind::TokenTransfers) {
+                    rows.token_transfers
+                        .extend(logs.iter().flat_map(|l| l.token_transfers()));
+                }
+                if wants(TableKind::DecodedEvents) {
+                    let (events, undecodable) = decode_events(abis, &logs).await;
+                    rows.decoded_events.extend(events);
+                    rows.events_undecodable += undecodable;
+                }
+                if wants(TableKind::Logs) {
+                    rows.logs.extend(logs.into_iter().map(|l| l.row));
                 }
             }
             if wants(TableKind::Transactions) {

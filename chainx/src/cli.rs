@@ -62,6 +62,11 @@ pub struct SinkArgs {
     /// Exit once both tables cover blocks 0..=N [default: run forever]
     #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
     pub until_block: Option<u64>,
+    /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
+    /// token_transfers, decoded_events (logs and token_transfers need the clock's --receipts,
+    /// decoded_events and decoded_calls the tx-decoder) [default: all six]
+    #[arg(long, env = "CHAINX_TABLES", help_heading = "Lake", value_delimiter = ',')]
+    pub tables: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -124,6 +129,7 @@ pub struct BlockClockArgs {
     )]
     pub max_blocks_per_commit: usize,
     /// Full-block mode: also fetch receipts (eth_getBlockReceipts), filling the receipt_* fields
+    /// and publishing each block's logs and token transfers (mined.logs, mined.token_transfers)
     #[arg(long, env = "CHAINX_RECEIPTS", help_heading = "Clock")]
     pub receipts: bool,
 }

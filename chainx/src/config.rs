@@ -263,6 +263,21 @@ pub fn lake(flag: &Option<String>, file: &LakeSection) -> anyhow::Result<Lake> {
     Ok(Lake::parse(&location)?.with_options(file.storage.clone()))
 }
 
+/// The tables `names` (a `--tables` list), each one of `allowed`, which `job` lands.
+pub fn table_names(names: &[String], allowed: &[TableKind], job: &str) -> anyhow::Result<Vec<TableKind>> {
+    names
+        .iter()
+        .map(|n| {
+            TableKind::from_name(n.trim())
+                .filter(|k| allowed.contains(k))
+                .with_context(|| {
+                    let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
+                    format!("--tables: no table `{n}`; {job} lands {}", names.join(", "))
+                })
+        })
+        .collect()
+}
+
 pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result<BackfillConfig> {
     let from = args
         .from
@@ -276,17 +291,7 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     cfg.lake_options = file.lake.storage.clone();
     cfg.receipts = !args.no_receipts.or(file.backfill.no_receipts).unwrap_or(false);
     cfg.tables = match args.tables.as_ref().or(file.backfill.tables.as_ref()) {
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                TableKind::from_name(n.trim()).with_context(|| {
-                    format!(
-                        "--tables: no table `{n}`; the backfill lands {}",
-                        TableKind::BACKFILL_DEFAULT.map(TableKind::name).join(", ")
-                    )
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+        Some(names) => table_names(names, &TableKind::BACKFILL_DEFAULT, "the backfill")?,
         // What --no-receipts always landed: the tables that need no receipts.
         None if !cfg.receipts => vec![TableKind::Blocks, TableKind::Transactions],
         None => TableKind::BACKFILL_DEFAULT.to_vec(),
@@ -512,5 +517,29 @@ mod tests {
     fn no_receipts_flag_alone_means_true() {
         let args = backfill_args(&["--from", "1", "--to", "2", "--no-receipts"]);
         assert_eq!(args.no_receipts, Some(true));
+    }
+
+    #[test]
+    fn tables_come_from_the_flag_the_file_or_what_receipts_allow() {
+        let file = FileConfig::default();
+        let cfg = backfill_config(&backfill_args(&["--from", "1", "--to", "2"]), &file).unwrap();
+        assert_eq!(cfg.tables, TableKind::BACKFILL_DEFAULT.to_vec());
+        // --no-receipts alone keeps what it always landed.
+        let cfg = backfill_config(&backfill_args(&["--from", "1", "--to", "2", "--no-receipts"]), &file).unwrap();
+        assert_eq!(cfg.tables, vec![TableKind::Blocks, TableKind::Transactions]);
+        let args = backfill_args(&["--from", "1", "--to", "2", "--tables", "logs, token_transfers"]);
+        let cfg = backfill_config(&args, &file).unwrap();
+        assert_eq!(cfg.tables, vec![TableKind::Logs, TableKind::TokenTransfers]);
+        let file: FileConfig = toml::from_str("[backfill]\ntables = [\"blocks\"]").unwrap();
+        let cfg = backfill_config(&backfill_args(&["--from", "1", "--to", "2"]), &file).unwrap();
+        assert_eq!(cfg.tables, vec![TableKind::Blocks]);
+        for bad in ["nope", "decoded_calls"] {
+            let args = backfill_args(&["--from", "1", "--to", "2", "--tables", bad]);
+            let e = backfill_config(&args, &FileConfig::default()).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("no table `{bad}`")) && e.contains("token_transfers"),
+                "{e}"
+            );
+        }
     }
 }

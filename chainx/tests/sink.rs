@@ -31,16 +31,7 @@ async fn sink_through_ten_kills(target: Target) {
     produce(b, "sink.mined.tx.1.native_token_transfer", "0xbad", b"{\"hash\": 7}").await;
 
     // The batch layer lands the first 200 blocks; the stream brings them again.
-    let backfill = Job::start(&target.args(&[
-        "backfill",
-        "--rpc-url",
-        &anvil.url,
-        "--from",
-        "0",
-        "--to",
-        "199",
-        "--no-receipts",
-    ]));
+    let backfill = Job::start(&target.args(&["backfill", "--rpc-url", &anvil.url, "--from", "0", "--to", "199"]));
     let (out, log) = backfill.finish_with_log(Duration::from_secs(120));
     target.check_secret("backfill", &format!("{out}{log}"));
 
@@ -51,21 +42,25 @@ async fn sink_through_ten_kills(target: Target) {
         "--network",
         "sink",
         "--flush-rows",
-        "20",
+        "200",
         "--flush-interval",
         "0.5",
         "--until-block",
         &last,
+        // No decoder runs here: decoded_events and decoded_calls would never arrive.
+        "--tables",
+        "blocks,transactions,logs,token_transfers",
     ]);
-    // Ten SIGKILLs, each once the sink has committed to the transactions table once (or twice,
-    // at random); small flushes make many commit points, so all ten land mid-stream.
+    // Ten SIGKILLs, each once the sink has committed to some table once (or twice, at random);
+    // small flushes (200 rows, about 15 blocks of logs) make many commit points, so all ten
+    // land mid-stream.
     let mut seed = 20261127u64;
     for kill in 0..10 {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let wait_for = 1 + (seed >> 63) as usize;
         let mut sink = Job::start(&args);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while sink.stderr().matches("landed transactions").count() < wait_for {
+        while sink.stderr().matches(" landed").count() < wait_for {
             assert!(
                 sink.running(),
                 "kill {kill}: the sink ended before it was killed:\n{}",
@@ -118,6 +113,10 @@ async fn sink_through_ten_kills(target: Target) {
     check(blocks, txs);
     let table = LakeTable::open(&target.lake(), TableKind::Transactions).await.unwrap();
     assert_eq!(table.covered().unwrap().to_string(), format!("0-{}", m.last_block));
+    // Logs and token transfers: the node's, once each, through the same kills.
+    common::assert_logs_are_the_chain(&target.lake(), &anvil, m.last_block).await;
+    let transfers = rows(&target, TableKind::TokenTransfers).await;
+    assert_eq!(common::count_by(&transfers, "token_standard"), m.token_transfers);
 
     // Compaction on the same store: one file per day, still exactly the same rows. The files it
     // replaced stay for readers of older snapshots until a vacuum past its retention; after
@@ -173,6 +172,8 @@ async fn flush_bytes_cuts_commits_in_a_steady_input() {
             flush_bytes,
             "--until-block",
             &last,
+            "--tables",
+            "blocks,transactions",
         ])
         .finish_with_log(Duration::from_secs(120));
         log.matches("landed transactions").count()
@@ -234,9 +235,10 @@ fn rows_in(table: &LakeTable) -> usize {
         .unwrap_or(0)
 }
 
-/// The live pipeline: clock, decoder and sink running together. The decoded calls land in
-/// `decoded_calls` once each; a reorg of three *landed* blocks is unwound (their rows deleted
-/// and the replacements landed); the sink's metrics say so.
+/// The live pipeline: clock (with receipts), decoder and sink running together. The decoded
+/// calls land in `decoded_calls` once each; a reorg of three *landed* blocks with logs is
+/// unwound (their rows and logs deleted, the replacements' landed); the sink's metrics say so;
+/// and the log tables equal, row for row, what a backfill of the same chain lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let m = manifest();
@@ -244,8 +246,14 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let anvil = Anvil::fixture().await;
     let b = kafka.brokers.as_str();
     create_topics(b, "live");
-    // A reorg needs blocks mined since the dump was loaded.
-    anvil.mine_transfers(5).await;
+    // A reorg needs blocks mined since the dump was loaded: five WETH deposits (a Deposit log
+    // and no transfer each).
+    let dev = anvil.rpc("eth_accounts", json!([])).await;
+    let weth = m.contracts["weth"].clone();
+    let deposit = |value: &str| json!({"from": dev[0], "to": weth, "value": value});
+    for value in ["0x11", "0x12", "0x13", "0x14", "0x15"] {
+        anvil.rpc("eth_sendTransaction", json!([deposit(value)])).await;
+    }
     let tip = m.last_block + 5;
     let _clock = Job::start(&[
         "block-clock",
@@ -259,6 +267,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "0",
         "--poll-interval",
         "0.1",
+        "--receipts",
     ]);
     let abi_dir = tempfile::tempdir().unwrap();
     chainx_testkit::anvil::write_abi_folder(abi_dir.path());
@@ -297,13 +306,16 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
 
-    // Replace the last 3 landed blocks with blocks holding transactions of their own (one in the
+    for kind in [TableKind::Logs, TableKind::TokenTransfers, TableKind::DecodedEvents] {
+        wait_for_table(&lake, kind, Duration::from_secs(120), covers(tip)).await;
+    }
+    let old_branch: BTreeSet<String> = anvil.tx_hashes(tip - 2, tip).await.into_iter().collect();
+
+    // Replace the last 3 landed blocks with blocks holding deposits of their own (one in the
     // first replacement, two in the second), then mine one more on the new branch. The new
     // blocks' transactions may reach the sink before the removed events of the blocks they
     // replace: a covered height drops only the transactions of the hash that landed there.
-    let dev = anvil.rpc("eth_accounts", json!([])).await;
-    let transfer = |value: &str| json!({"from": dev[0], "to": dev[2], "value": value});
-    let replacements = json!([[transfer("0x2"), 0], [transfer("0x3"), 1], [transfer("0x4"), 1]]);
+    let replacements = json!([[deposit("0x2"), 0], [deposit("0x3"), 1], [deposit("0x4"), 1]]);
     anvil.rpc("anvil_reorg", json!([3, replacements])).await;
     anvil.rpc("evm_mine", json!([])).await;
     let new_tip = tip + 1;
@@ -321,6 +333,9 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         rows_in(t) >= calls
     })
     .await;
+    for kind in [TableKind::Logs, TableKind::TokenTransfers, TableKind::DecodedEvents] {
+        wait_for_table(&lake, kind, Duration::from_secs(120), covers(new_tip)).await;
+    }
 
     // Blocks: every height once, each with the node's canonical hash (the old branch is gone).
     let table = LakeTable::open(&lake, TableKind::Blocks).await.unwrap();
@@ -340,7 +355,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     assert_eq!(hashes.len(), distinct.len(), "no transaction twice");
     let chain: BTreeSet<String> = anvil.tx_hashes(0, new_tip).await.into_iter().collect();
     assert_eq!(distinct, chain, "exactly the canonical chain's transactions");
-    // 5 transfers mined, the last 3 replaced by 3 new ones in 2 blocks (and one empty block).
+    // 5 deposits mined, the last 3 replaced by 3 new ones in 2 blocks (and one empty block).
     assert_eq!(
         chain.len(),
         m.transaction_count as usize + 5,
@@ -349,6 +364,50 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let replaced: BTreeSet<String> = anvil.tx_hashes(tip - 2, new_tip).await.into_iter().collect();
     assert_eq!(replaced.len(), 3);
     assert!(replaced.is_subset(&distinct));
+
+    // Logs: the canonical chain's (the old branch's deposits retracted, the new ones landed).
+    common::assert_logs_are_the_chain(&lake, &anvil, new_tip).await;
+    let logs = read::delta_rows(&LakeTable::open(&lake, TableKind::Logs).await.unwrap())
+        .await
+        .unwrap();
+    let log_txs: BTreeSet<String> = strings(&logs, "transaction_hash").into_iter().collect();
+    assert!(replaced.is_subset(&log_txs), "a replacement block's logs are missing");
+    assert!(old_branch.is_disjoint(&log_txs), "a reorged-out block's logs remain");
+    // The stream's log tables equal a backfill's of the same chain, row for row.
+    let batch = tempfile::tempdir().unwrap();
+    let batch_path = batch.path().to_str().unwrap();
+    let new_tip_text = new_tip.to_string();
+    Job::start(&[
+        "backfill",
+        "--rpc-url",
+        &anvil.url,
+        "--from",
+        "0",
+        "--to",
+        &new_tip_text,
+        "--to-head",
+        "--lake",
+        batch_path,
+        "--abi-dir",
+        abi_dir.path().to_str().unwrap(),
+    ])
+    .finish(Duration::from_secs(180));
+    let batch_lake = Lake::parse(batch_path).unwrap();
+    for kind in [
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+        TableKind::Transactions,
+    ] {
+        let stream = sorted_rows(&lake, kind).await;
+        let backfill = sorted_rows(&batch_lake, kind).await;
+        assert_eq!(stream.len(), backfill.len(), "{}: row counts differ", kind.name());
+        assert!(
+            stream == backfill,
+            "{}: the stream's rows differ from the backfill's",
+            kind.name()
+        );
+    }
 
     // Decoded calls: each of the generator's calls once, with its function.
     let table = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();
@@ -423,4 +482,29 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "{}",
         sink.stderr()
     );
+}
+
+/// Every row of a table as text (all columns), sorted: two lakes compare row for row.
+async fn sorted_rows(lake: &Lake, kind: TableKind) -> Vec<String> {
+    use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let table = LakeTable::open(lake, kind).await.unwrap();
+    let mut out = Vec::new();
+    for b in read::delta_rows(&table).await.unwrap() {
+        let columns: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            out.push(
+                columns
+                    .iter()
+                    .map(|c| c.value(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    out.sort();
+    out
 }

@@ -136,6 +136,9 @@ async fn many_writers_at_once(target: Target) {
         "0.5",
         "--until-block",
         &last,
+        // No decoder runs here: decoded_events are the backfills' alone.
+        "--tables",
+        "blocks,transactions,logs,token_transfers",
     ]));
     // The doomed backfill dies mid-run, once the lake has taken a few commits (its last chunk's
     // files may be written and never committed), and is run again.
@@ -192,6 +195,15 @@ async fn many_writers_at_once(target: Target) {
     for table in [&blocks, &txs] {
         assert_eq!(table.covered().unwrap().to_string(), format!("0-{last}"));
     }
+    // The log tables under the same writers: the node's logs once each, the generator's
+    // transfers per standard and events per signature.
+    common::assert_logs_are_the_chain(&lake, &anvil, m.last_block).await;
+    let transfers = LakeTable::open(&lake, TableKind::TokenTransfers).await.unwrap();
+    let transfers = read::delta_rows(&transfers).await.unwrap();
+    assert_eq!(common::count_by(&transfers, "token_standard"), m.token_transfers);
+    let events = LakeTable::open(&lake, TableKind::DecodedEvents).await.unwrap();
+    let events = read::delta_rows(&events).await.unwrap();
+    assert_eq!(common::count_by(&events, "event_signature"), m.events);
 
     // The killed backfill's uncommitted files are the only difference a plain listing can show;
     // a vacuum past the writers (retention 0: all have stopped) removes them. Then the listing

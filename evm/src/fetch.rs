@@ -71,6 +71,11 @@ impl BlockFetcher {
         }
     }
 
+    /// Whether blocks come with their receipts.
+    pub fn receipts(&self) -> bool {
+        self.receipts
+    }
+
     pub fn client(&self) -> &Arc<RpcClient> {
         &self.client
     }

@@ -25,7 +25,7 @@ pub use abi::{AbiRegistry, DecodedCall, EtherscanAbis};
 pub use alloy_primitives;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
-pub use log_rows::{BlockLog, DecodedEventRow, LogRow, TokenStandard, TokenTransferRow};
+pub use log_rows::{decode_events, BlockLog, DecodedEventRow, LogRow, TokenStandard, TokenTransferRow};
 pub use redact::redact_url;
 pub use request_log::RequestLog;
 pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};

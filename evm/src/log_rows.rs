@@ -112,6 +112,39 @@ impl DecodedEventRow {
     }
 }
 
+impl LogRow {
+    /// The log parsed back from its hex columns, as a reader of the logs topic has it; `None`
+    /// if a column is not hex of the right size.
+    pub fn to_block_log(&self) -> Option<BlockLog> {
+        Some(BlockLog {
+            address: self.address.parse().ok()?,
+            topics: self.topics.iter().map(|t| t.parse().ok()).collect::<Option<_>>()?,
+            data: self.data.parse().ok()?,
+            row: self.clone(),
+        })
+    }
+}
+
+/// The events `abis` decodes among `logs`, and how many logs of a known event did not decode
+/// (those are left out, never an error).
+pub async fn decode_events<'a>(
+    abis: &mut crate::AbiRegistry,
+    logs: impl IntoIterator<Item = &'a BlockLog>,
+) -> (Vec<DecodedEventRow>, u64) {
+    let mut rows = Vec::new();
+    let mut undecodable = 0;
+    for log in logs {
+        match abis.decode_log(log.address, &log.topics, &log.data).await {
+            (crate::abi::events::EventOutcome::Decoded(event), Some(source)) => {
+                rows.push(DecodedEventRow::new(&log.row, event, source));
+            }
+            (crate::abi::events::EventOutcome::Undecodable(_), _) => undecodable += 1,
+            _ => {}
+        }
+    }
+    (rows, undecodable)
+}
+
 /// A log as the decoders read it: typed, with its row.
 #[derive(Debug, Clone)]
 pub struct BlockLog {

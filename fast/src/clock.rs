@@ -5,7 +5,9 @@
 //!   `--poll-interval`. While the socket is down it polls, and reconnects with backoff.
 //! - **Gaps.** Every block between the last published and the head (minus `--confirmations`)
 //!   is fetched in batches and published in order.
-//! - **Exactly once.** Each batch is one Kafka transaction: transactions, hash ids and block
+//! - **Logs.** With `--receipts`, each block's logs and token transfers go out too, one message
+//!   per block on `mined.logs` and `mined.token_transfers` (and a removed one on a reorg).
+//! - **Exactly once.** Each batch is one Kafka transaction: transactions, hash ids, logs and block
 //!   messages commit together or not at all. The transactional id fences a second clock.
 //! - **Resume.** State is the tail of the blocks topic itself (read committed), not a side
 //!   file: after a crash, a broker restart or a redeploy the clock continues from the last
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chainx_evm::alloy_primitives::B256;
-use chainx_evm::{BlockFetcher, BlockRow, TransactionRow};
+use chainx_evm::{BlockFetcher, BlockRow, LogRow, TokenTransferRow, TransactionRow};
 use futures::{SinkExt, StreamExt};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -29,7 +31,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::kafka::KafkaConfig;
-use crate::messages::{to_json, BlockMessage, TxHashMessage};
+use crate::messages::{to_json, BlockMessage, BlockRowsMessage, TxHashMessage};
 use crate::metrics::FastMetrics;
 use crate::{Error, Result, Topics};
 
@@ -106,6 +108,8 @@ struct PendingBlock {
     row: BlockRow,
     txs: Vec<TransactionRow>,
     hashes: Vec<String>,
+    /// The block's logs and token transfers, when it was fetched with its receipts.
+    logs: Option<(Vec<LogRow>, Vec<TokenTransferRow>)>,
 }
 
 /// The published canonical chain's newest blocks, enough to detect and unwind a reorg.
@@ -184,6 +188,10 @@ impl BlockClock {
             &self.cfg.topics.contract_deployment,
             &self.cfg.topics.contract_interaction,
         ])?;
+        if self.fetcher.receipts() {
+            self.kafka
+                .require_topics(&[&self.cfg.topics.logs, &self.cfg.topics.token_transfers])?;
+        }
         let mut heads = HeadSource::new(self.cfg.ws_url.as_deref(), self.cfg.poll_interval);
         let mut restarts = 0;
         let mut failures = 0u32;
@@ -303,7 +311,11 @@ impl BlockClock {
                 .map(|b| {
                     let (row, txs) = b.to_rows()?;
                     let hashes = txs.iter().map(|t| t.hash.clone()).collect();
-                    Ok(PendingBlock { row, txs, hashes })
+                    let logs = b.logs()?.map(|logs| {
+                        let transfers = logs.iter().flat_map(|l| l.token_transfers()).collect();
+                        (logs.into_iter().map(|l| l.row).collect(), transfers)
+                    });
+                    Ok(PendingBlock { row, txs, hashes, logs })
                 })
                 .collect(),
             CrawlMode::PerTx => Ok(self
@@ -315,6 +327,7 @@ impl BlockClock {
                     row: BlockRow::from_rpc(b),
                     txs: Vec::new(),
                     hashes: b.transactions.iter().map(|h| format!("{h:#x}")).collect(),
+                    logs: None,
                 })
                 .collect()),
         }
@@ -376,11 +389,17 @@ impl BlockClock {
             Ok(())
         };
         for row in removed {
+            let key = row.number.to_string();
+            if self.fetcher.receipts() {
+                send(&t.logs, &key, to_json(&BlockRowsMessage::<&[LogRow]>::removed(row)))?;
+                let removed = BlockRowsMessage::<&[TokenTransferRow]>::removed(row);
+                send(&t.token_transfers, &key, to_json(&removed))?;
+            }
             let msg = BlockMessage {
                 block: row.clone(),
                 removed: true,
             };
-            send(&t.blocks, &row.number.to_string(), to_json(&msg))?;
+            send(&t.blocks, &key, to_json(&msg))?;
         }
         let mut tx_count = 0u64;
         for b in blocks {
@@ -398,6 +417,12 @@ impl BlockClock {
                 send(&t.tx_hash_ids, hash, to_json(&msg))?;
             }
             tx_count += b.txs.len() as u64;
+            if let Some((logs, transfers)) = &b.logs {
+                let key = b.row.number.to_string();
+                send(&t.logs, &key, to_json(&BlockRowsMessage::new(&b.row, logs.as_slice())))?;
+                let transfers = BlockRowsMessage::new(&b.row, transfers.as_slice());
+                send(&t.token_transfers, &key, to_json(&transfers))?;
+            }
             let msg = BlockMessage {
                 block: b.row.clone(),
                 removed: false,

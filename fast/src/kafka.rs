@@ -15,6 +15,10 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{Error, Result};
 
+/// The largest message a job produces or a topic accepts: a block's logs are one message, and
+/// the heaviest mainnet blocks hold a few megabytes of them (Kafka's default is 1 MB).
+pub const MAX_MESSAGE_BYTES: &str = "33554432";
+
 /// How long metadata and admin calls may take before we report the brokers unreachable.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -54,6 +58,7 @@ impl KafkaConfig {
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
+            .set("message.max.bytes", MAX_MESSAGE_BYTES)
             // Retry delivery for as long as a broker restart may take; past that the job fails
             // loudly instead of dropping messages.
             .set("message.timeout.ms", "300000");
@@ -105,6 +110,7 @@ impl KafkaConfig {
             .map(|t| {
                 NewTopic::new(t, spec.partitions, TopicReplication::Fixed(spec.replication))
                     .set("retention.ms", &retention)
+                    .set("max.message.bytes", MAX_MESSAGE_BYTES)
                     // acks=all is only durable if a write needs more than the leader.
                     .set("min.insync.replicas", if spec.replication > 1 { "2" } else { "1" })
             })

@@ -2,7 +2,7 @@
 //! BigQuery `crypto_ethereum`); wei amounts are decimal strings; hashes and addresses are
 //! lowercase 0x hex. Keys: the block number (decimal) for blocks, the tx hash for transactions.
 
-use chainx_evm::BlockRow;
+use chainx_evm::{BlockRow, DecodedEventRow, LogRow, TokenTransferRow};
 use serde::{Deserialize, Serialize};
 
 /// `{network}.mined.blocks.metadata`: a block row, plus `removed`: `false` when the block joins
@@ -30,6 +30,44 @@ pub struct TxHashMessage {
 /// function (or `decode_status` and `decode_error` saying why not). The same row lands in the
 /// lake's `decoded_calls` table.
 pub use chainx_evm::DecodedCallRow as DecodedMessage;
+
+/// `{network}.mined.logs`, `.mined.token_transfers` and `.mined.logs.decoded`: all of one
+/// block's rows in one message, keyed by block number, so that a block's rows land whole. A
+/// reorg publishes the replaced block again with `"removed": true` and no rows. `R` is the rows'
+/// container: a `Vec` when read, a slice when written (no copy of the rows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockRowsMessage<R> {
+    pub block_number: u64,
+    pub block_hash: String,
+    pub block_timestamp: u64,
+    #[serde(default)]
+    pub removed: bool,
+    pub rows: R,
+}
+
+pub type LogsMessage = BlockRowsMessage<Vec<LogRow>>;
+pub type TokenTransfersMessage = BlockRowsMessage<Vec<TokenTransferRow>>;
+pub type DecodedEventsMessage = BlockRowsMessage<Vec<DecodedEventRow>>;
+
+impl<R: Default> BlockRowsMessage<R> {
+    pub fn new(block: &BlockRow, rows: R) -> Self {
+        BlockRowsMessage {
+            block_number: block.number,
+            block_hash: block.hash.clone(),
+            block_timestamp: block.timestamp,
+            removed: false,
+            rows,
+        }
+    }
+
+    /// The message that takes `block` out after a reorg.
+    pub fn removed(block: &BlockRow) -> Self {
+        BlockRowsMessage {
+            removed: true,
+            ..Self::new(block, R::default())
+        }
+    }
+}
 
 pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
     // Our own types: serialisation cannot fail (no maps with non-string keys, no NaN floats).

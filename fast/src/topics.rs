@@ -15,6 +15,12 @@ pub const CONTRACT_DEPLOYMENT: &str = "mined.tx.2.contract_deployment";
 pub const CONTRACT_INTERACTION: &str = "mined.tx.3.contract_interaction";
 /// Contract calls with `input` decoded by the contract's ABI.
 pub const CONTRACT_INTERACTION_DECODED: &str = "mined.tx.3.contract_interaction.decoded";
+/// One message per block: its logs (from the receipts), keyed by block number.
+pub const MINED_LOGS: &str = "mined.logs";
+/// One message per block: its ERC-20, ERC-721 and ERC-1155 transfers.
+pub const MINED_TOKEN_TRANSFERS: &str = "mined.token_transfers";
+/// One message per block: its logs decoded by event ABIs (what the decoder knows).
+pub const MINED_LOGS_DECODED: &str = "mined.logs.decoded";
 /// One record per provider request of the key scheduler.
 pub const REQUEST_LOG: &str = "api_keys.request_log";
 /// Messages the lake sink could not land (not JSON, not the schema), with the reason.
@@ -29,6 +35,9 @@ pub struct Topics {
     pub contract_deployment: String,
     pub contract_interaction: String,
     pub contract_interaction_decoded: String,
+    pub logs: String,
+    pub token_transfers: String,
+    pub logs_decoded: String,
     pub request_log: String,
     pub sink_dead_letter: String,
 }
@@ -43,6 +52,9 @@ impl Topics {
             contract_deployment: t(CONTRACT_DEPLOYMENT),
             contract_interaction: t(CONTRACT_INTERACTION),
             contract_interaction_decoded: t(CONTRACT_INTERACTION_DECODED),
+            logs: t(MINED_LOGS),
+            token_transfers: t(MINED_TOKEN_TRANSFERS),
+            logs_decoded: t(MINED_LOGS_DECODED),
             request_log: t(REQUEST_LOG),
             sink_dead_letter: t(SINK_DEAD_LETTER),
         }
@@ -57,7 +69,7 @@ impl Topics {
         }
     }
 
-    pub fn all(&self) -> [&str; 8] {
+    pub fn all(&self) -> [&str; 11] {
         [
             &self.blocks,
             &self.tx_hash_ids,
@@ -65,6 +77,9 @@ impl Topics {
             &self.contract_deployment,
             &self.contract_interaction,
             &self.contract_interaction_decoded,
+            &self.logs,
+            &self.token_transfers,
+            &self.logs_decoded,
             &self.request_log,
             &self.sink_dead_letter,
         ]

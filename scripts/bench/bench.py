@@ -1,6 +1,8 @@
 """chainx backfill versus cryo and ethereum-etl on the fixture chain, in the same run.
 
-Each tool lands blocks + transactions for the whole fixture chain. Two nodes serve it:
+Each tool lands blocks + transactions for the whole fixture chain; chainx also with its default
+tables (plus logs, token transfers and decoded events, from the same receipts) and cryo also with
+its logs dataset. Two nodes serve it:
 - anvil, loaded with the fixture chain: what a user runs against; on a small machine the node's
   own CPU (decoding blocks, recovering senders) bounds every tool;
 - a replay node (testkit's replay_node) answering from memory with anvil's recorded replies, so
@@ -115,23 +117,30 @@ class CountingProxy:
         self.server.shutdown()
 
 
-def run_chainx(binary, receipts):
+def run_chainx(binary, receipts, tables=None):
     def run(url, out):
         cmd = [binary, "backfill", "--to-head", "--rpc-url", url, "--from", "0", "--to", str(LAST), "--lake", out]
         if not receipts:
             cmd.append("--no-receipts")
+        if tables:
+            cmd += ["--tables", tables]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        env={**os.environ, "CHAINX_LOG": "warn"})
     return run
 
 
-def run_cryo(url, out):
-    # In a subprocess so each run pays the same start-up as the CLI tools.
-    code = (
-        "import cryo; cryo.freeze(['blocks', 'transactions'], blocks=['0:%d'], rpc=%r, output_dir=%r, no_verbose=True)"
-        % (LAST + 1, url, out)
-    )
-    subprocess.run([PYTHON, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def run_cryo_datasets(datasets):
+    def run(url, out):
+        # In a subprocess so each run pays the same start-up as the CLI tools.
+        code = (
+            "import cryo; cryo.freeze(%r, blocks=['0:%d'], rpc=%r, output_dir=%r, no_verbose=True)"
+            % (datasets, LAST + 1, url, out)
+        )
+        subprocess.run([PYTHON, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return run
+
+
+run_cryo = run_cryo_datasets(["blocks", "transactions"])
 
 
 def run_etl(url, out):
@@ -261,9 +270,11 @@ def main():
     args = ap.parse_args()
     PYTHON = sys.executable
     tools = [
-        ("chainx", run_chainx(args.chainx, True)),
+        ("chainx blocks+transactions", run_chainx(args.chainx, True, "blocks,transactions")),
+        ("chainx + logs, token_transfers, decoded_events", run_chainx(args.chainx, True)),
         ("chainx --no-receipts", run_chainx(args.chainx, False)),
         ("cryo blocks+transactions", run_cryo),
+        ("cryo blocks+transactions+logs", run_cryo_datasets(["blocks", "transactions", "logs"])),
         ("ethereum-etl export_blocks_and_transactions", run_etl),
     ]
     proc, url, LAST = start_anvil(args.anvil, args.state)

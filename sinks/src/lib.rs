@@ -20,11 +20,15 @@
 //! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
 //! the offsets), so the replacement block lands in its place.
 //!
+//! **Logs, token transfers and decoded events** come one message per block (`block_feeds`), so
+//! each lands whole, with the same offset records and unwinds as the block tables.
+//!
 //! **Decoded calls** (the decoder's topic) land in `decoded_calls`, exactly once from the topic
 //! by the same offset records; a call redelivered within one commit is kept once.
 //!
 //! **Bad messages** go to `{network}.sink.dead_letter` with the reason; they never stop the sink.
 
+mod block_feeds;
 mod buffer;
 pub mod metrics;
 #[cfg(test)]
@@ -47,6 +51,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+use block_feeds::Feeds;
 use buffer::{app_id, BlockTxs, BlocksBuffer, DecodedBuffer, Tp, TxBuffer, Unwind};
 pub use metrics::SinkMetrics;
 
@@ -107,7 +112,11 @@ pub struct SinkConfig {
     pub flush_bytes: usize,
     /// ... or once this long has passed since the last commit.
     pub flush_interval: Duration,
-    /// Stop once both block tables cover these blocks (tests, benchmarks, one-off loads).
+    /// The tables to land (those the per-block topics feed need the clock's `--receipts`, and
+    /// `decoded_events` the decoder).
+    pub tables: Vec<TableKind>,
+    /// Stop once every table asked for (but `decoded_calls`, which has no coverage) covers
+    /// blocks `0..=until_block` (tests, benchmarks, one-off loads).
     pub until_block: Option<u64>,
     pub metrics: Option<SinkMetrics>,
 }
@@ -118,6 +127,9 @@ pub struct SinkSummary {
     pub blocks_landed: u64,
     pub transactions_landed: u64,
     pub decoded_calls_landed: u64,
+    pub logs_landed: u64,
+    pub token_transfers_landed: u64,
+    pub decoded_events_landed: u64,
     pub blocks_unwound: u64,
     pub commits: u64,
     pub dead_letters: u64,
@@ -220,17 +232,25 @@ impl LakeSink {
         // Files a killed sink wrote and never committed stay until `chainx lake vacuum`: at
         // start-up they cannot be told from files another writer is about to commit.
         tables.refresh_coverage()?;
+        let mut feeds = Feeds::open(lake, &self.cfg.tables, t).await?;
+        let feed_topics = feeds.topics();
+        let feed_refs: Vec<&str> = feed_topics.iter().map(String::as_str).collect();
+        self.kafka.require_topics(&feed_refs)?;
 
         let consumer = self.kafka.consumer(&format!("chainx-sink.{}", t.blocks))?;
         let metadata = consumer
             .fetch_metadata(None, Duration::from_secs(30))
             .map_err(|e| self.kafka_err("reading topic metadata", e))?;
         // Which tables read which topic: the blocks topic feeds both block tables.
-        let mut feeds: Vec<(&str, Vec<TableKind>)> = vec![(t.blocks.as_str(), TableKind::BLOCK_TABLES.to_vec())];
-        feeds.extend(class_topics.iter().map(|c| (*c, vec![TableKind::Transactions])));
-        feeds.push((t.contract_interaction_decoded.as_str(), vec![TableKind::DecodedCalls]));
+        let mut readers: Vec<(&str, Vec<TableKind>)> = vec![(t.blocks.as_str(), TableKind::BLOCK_TABLES.to_vec())];
+        readers.extend(class_topics.iter().map(|c| (*c, vec![TableKind::Transactions])));
+        readers.push((t.contract_interaction_decoded.as_str(), vec![TableKind::DecodedCalls]));
+        // The per-block topics: each read by its feed alone.
+        for topic in &feed_topics {
+            readers.push((topic.as_str(), Vec::new()));
+        }
         let mut tpl = TopicPartitionList::new();
-        for (topic, kinds) in &feeds {
+        for (topic, kinds) in &readers {
             let Some(md) = metadata.topics().iter().find(|m| m.name() == *topic) else {
                 continue;
             };
@@ -238,7 +258,10 @@ impl LakeSink {
                 let tp: Tp = (Arc::from(*topic), p.id());
                 // Start at the earliest offset any reading table still needs; a table that never
                 // recorded this partition needs it from the beginning.
-                let mut start = Some(i64::MAX);
+                let mut start = match feeds.resume(&tp).await? {
+                    Some(at) => at,
+                    None => Some(i64::MAX),
+                };
                 for kind in kinds {
                     let Some(table) = tables.table(*kind) else {
                         continue;
@@ -257,7 +280,7 @@ impl LakeSink {
                     .map_err(|e| self.kafka_err("assigning partitions", e))?;
             }
         }
-        let topic_names: Vec<Arc<str>> = feeds.iter().map(|(topic, _)| Arc::from(*topic)).collect();
+        let topic_names: Vec<Arc<str>> = readers.iter().map(|(topic, _)| Arc::from(*topic)).collect();
         consumer
             .assign(&tpl)
             .map_err(|e| self.kafka_err("assigning partitions", e))?;
@@ -284,15 +307,17 @@ impl LakeSink {
         // make the sink quadratic.
         let mut flush_at = self.cfg.flush_rows;
         let mut bytes_since_flush = 0usize;
-        let done = |tables: &Tables| {
+        let wants = |k| self.cfg.tables.contains(&k);
+        let done = |tables: &Tables, feeds: &mut Feeds| {
             self.cfg.until_block.is_some_and(|until| {
                 let want = BlockRanges::span(0, until);
-                tables.covered_blocks.intersect(&want).count() == until + 1
-                    && tables.covered_txs.intersect(&want).count() == until + 1
+                (!wants(TableKind::Blocks) || tables.covered_blocks.intersect(&want).count() == until + 1)
+                    && (!wants(TableKind::Transactions) || tables.covered_txs.intersect(&want).count() == until + 1)
+                    && feeds.cover(&want)
             })
         };
         // Coverage changes only at a flush, so "done" is decided there, not per message.
-        let mut finished = done(&tables);
+        let mut finished = done(&tables, &mut feeds);
         loop {
             if finished {
                 return Ok(summary);
@@ -301,7 +326,7 @@ impl LakeSink {
             // With rows buffered, a pause in the input (the sink has caught up) lands them at once
             // rather than at the deadline: commits stay as large as the input rate allows, and
             // latency as low.
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered();
             let wait_until = if buffered > 0 {
                 deadline.min(Instant::now() + IDLE_FLUSH)
             } else {
@@ -329,7 +354,9 @@ impl LakeSink {
                     continue;
                 };
                 let tp: Tp = (topic.clone(), m.partition());
-                let outcome = if name == t.blocks {
+                let outcome = if let Some(outcome) = feeds.on_message(&m, &tp) {
+                    outcome
+                } else if name == t.blocks {
                     on_block(&m, &tp, &mut tables, &mut blocks, &mut txs, &mut decoded)
                 } else if name == t.contract_interaction_decoded {
                     on_decoded(&m, &tp, &tables, &mut decoded)
@@ -345,24 +372,33 @@ impl LakeSink {
                     for offsets in [&mut blocks.offsets, &mut txs.offsets, &mut decoded.offsets] {
                         offsets.consume(&tp, m.offset());
                     }
+                    feeds.consume(&tp, m.offset());
                 }
             }
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len();
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered();
             if buffered >= flush_at || bytes_since_flush >= self.cfg.flush_bytes || idle || Instant::now() >= deadline {
                 bytes_since_flush = 0;
+                // The per-block tables first: like the backfill, a block row lands last.
+                let landed = feeds.flush(self.cfg.metrics.as_ref()).await?;
+                summary.logs_landed += landed.logs;
+                summary.token_transfers_landed += landed.token_transfers;
+                summary.decoded_events_landed += landed.decoded_events;
+                summary.commits += landed.commits;
                 self.flush(&mut tables, &mut blocks, &mut txs, &mut decoded, &mut summary)
                     .await?;
                 tables.refresh_coverage()?;
-                finished = done(&tables);
+                finished = done(&tables, &mut feeds);
                 last_flush = Instant::now();
                 // The lag watcher reads positions as of the last flush (at least every
                 // flush interval), which keeps the lock off the per-message path.
                 if let Ok(mut p) = positions.lock() {
+                    let mut consumed = feeds.consumed();
                     for offsets in [&blocks.offsets, &txs.offsets, &decoded.offsets] {
-                        for (tp, last) in offsets.consumed() {
-                            let next = p.entry(tp.clone()).or_insert(last + 1);
-                            *next = (*next).max(last + 1);
-                        }
+                        consumed.extend(offsets.consumed().map(|(tp, last)| (tp.clone(), last)));
+                    }
+                    for (tp, last) in consumed {
+                        let next = p.entry(tp).or_insert(last + 1);
+                        *next = (*next).max(last + 1);
                     }
                     // The consumer's own position also steps over transaction markers, which
                     // hold offsets but are never delivered: without it a caught-up sink would
@@ -378,7 +414,7 @@ impl LakeSink {
                         }
                     }
                 }
-                flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + self.cfg.flush_rows;
+                flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered() + self.cfg.flush_rows;
             }
         }
     }
@@ -573,7 +609,7 @@ impl LakeSink {
 }
 
 /// `block_date` (`YYYY-MM-DD`, UTC) of a block timestamp.
-fn block_date(timestamp: u64) -> String {
+pub(crate) fn block_date(timestamp: u64) -> String {
     i64::try_from(timestamp)
         .ok()
         .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -583,7 +619,7 @@ fn block_date(timestamp: u64) -> String {
 
 /// A message's JSON payload, as `what`. The text is checked as UTF-8 once, whole: `from_slice`
 /// would check each string field on its own, at a tenth of the parse.
-fn parse<'a, T: serde::Deserialize<'a>>(m: &'a impl Message, what: &str) -> std::result::Result<T, String> {
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(m: &'a impl Message, what: &str) -> std::result::Result<T, String> {
     serde_json::from_str(utf8(m, what)?).map_err(|e| format!("not {what}: {e}"))
 }
 

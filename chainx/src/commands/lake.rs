@@ -25,8 +25,14 @@ pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
             table.covered()?,
             table.version().map_or("none".to_string(), |v| v.to_string())
         );
-        if kind == TableKind::Transactions {
-            println!("  by tx_kind: {}", count_by(&batches, "tx_kind")?);
+        let by = match kind {
+            TableKind::Transactions => Some("tx_kind"),
+            TableKind::TokenTransfers => Some("token_standard"),
+            TableKind::DecodedEvents => Some("event_name"),
+            _ => None,
+        };
+        if let Some(column) = by {
+            println!("  by {column}: {}", count_by(&batches, column)?);
         }
         print_rows(&batches, args.rows)?;
     }
@@ -141,8 +147,8 @@ pub async fn verify(args: LakeVerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The block tables must exist (an error says what to run); `decoded_calls` only once a sink
-/// has landed the decoded topic.
+/// The block tables must exist (an error says what to run); the others only once a run has
+/// landed them (`decoded_calls` comes from the sink alone, the log tables are optional).
 async fn open(lake: &chainx_tables::Lake, kind: TableKind) -> anyhow::Result<Option<LakeTable>> {
     if TableKind::BLOCK_TABLES.contains(&kind) {
         Ok(Some(LakeTable::open(lake, kind).await?))

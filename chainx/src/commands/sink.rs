@@ -5,9 +5,10 @@ use std::time::Duration;
 use anyhow::Context;
 use chainx_fast::Topics;
 use chainx_sinks::{LakeSink, SinkConfig};
+use chainx_tables::TableKind;
 
 use crate::cli::SinkArgs;
-use crate::config::{kafka_config, lake, FileConfig};
+use crate::config::{kafka_config, lake, table_names, FileConfig};
 
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
@@ -26,7 +27,12 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .clone()
         .or_else(|| file.kafka.metrics_addr.clone());
     super::metrics::serve(addr, registry).await?;
+    let tables = match &args.tables {
+        None => TableKind::ALL.to_vec(),
+        Some(names) => table_names(names, &TableKind::ALL, "the sink")?,
+    };
     let cfg = SinkConfig {
+        tables,
         topics: Topics::new(&network),
         lake,
         flush_rows: args.flush_rows,
@@ -41,10 +47,14 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("sink of {network} into {location} failed"))?;
     println!(
-        "landed {} blocks, {} transactions and {} decoded calls in {} commits; {} blocks unwound; {} dead letters",
+        "landed {} blocks, {} transactions, {} decoded calls, {} logs, {} token transfers and {} decoded events \
+         in {} commits; {} blocks unwound; {} dead letters",
         summary.blocks_landed,
         summary.transactions_landed,
         summary.decoded_calls_landed,
+        summary.logs_landed,
+        summary.token_transfers_landed,
+        summary.decoded_events_landed,
         summary.commits,
         summary.blocks_unwound,
         summary.dead_letters

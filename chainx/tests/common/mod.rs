@@ -116,7 +116,7 @@ pub fn create_topics(brokers: &str, network: &str) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         stdout.lines().filter(|l| l.ends_with("\tcreated")).count(),
-        8,
+        11,
         "{stdout}"
     );
 }
@@ -176,8 +176,13 @@ pub fn metric(text: &str, name: &str) -> f64 {
 /// Publishes blocks 0..=`last` of the node at `rpc_url` to `network`'s topics with the block
 /// clock (full-block mode) and returns its summary line.
 pub fn publish_chain(brokers: &str, network: &str, rpc_url: &str, last: u64) -> String {
+    publish_chain_with(brokers, network, rpc_url, last, &[])
+}
+
+/// [`publish_chain`] with more of the clock's flags (`--receipts`).
+pub fn publish_chain_with(brokers: &str, network: &str, rpc_url: &str, last: u64, more: &[&str]) -> String {
     let last = last.to_string();
-    Job::start(&[
+    let args = [
         "block-clock",
         "--brokers",
         brokers,
@@ -189,17 +194,18 @@ pub fn publish_chain(brokers: &str, network: &str, rpc_url: &str, last: u64) -> 
         "0",
         "--until-block",
         &last,
-    ])
-    .finish(Duration::from_secs(120))
+    ];
+    Job::start(&[&args[..], more].concat()).finish(Duration::from_secs(120))
 }
 
-/// A real broker and the fixture chain's anvil, with the chain published to `network`'s topics.
+/// A real broker and the fixture chain's anvil, with the chain published to `network`'s topics
+/// (with receipts: the logs and token-transfer topics too).
 pub async fn chain_in_kafka(network: &str) -> (chainx_testkit::kafka::Kafka, chainx_testkit::anvil::Anvil) {
     let m = chainx_testkit::anvil::manifest();
     let kafka = chainx_testkit::kafka::Kafka::start().await;
     let anvil = chainx_testkit::anvil::Anvil::fixture().await;
     create_topics(&kafka.brokers, network);
-    publish_chain(&kafka.brokers, network, &anvil.url, m.last_block);
+    publish_chain_with(&kafka.brokers, network, &anvil.url, m.last_block, &["--receipts"]);
     (kafka, anvil)
 }
 
@@ -241,6 +247,62 @@ pub fn numbers(batches: &[RecordBatch], column: &str) -> Vec<u64> {
     for b in batches {
         let c = b.column_by_name(column).unwrap().as_primitive::<Int64Type>();
         out.extend(c.values().iter().map(|v| *v as u64));
+    }
+    out
+}
+
+/// Each row of a `logs` table as `block_number/log_index/transaction_hash/address/data/topics`,
+/// the form [`chainx_testkit::anvil::Anvil::logs`] gives the node's `eth_getLogs` in.
+pub fn log_keys(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = |name: &str| b.column_by_name(name).unwrap().clone();
+        let (number, index) = (col("block_number"), col("log_index"));
+        let (number, index) = (number.as_primitive::<Int64Type>(), index.as_primitive::<Int64Type>());
+        let (tx, address, data) = (col("transaction_hash"), col("address"), col("data"));
+        let (tx, address, data) = (
+            tx.as_string::<i32>(),
+            address.as_string::<i32>(),
+            data.as_string::<i32>(),
+        );
+        let topics = col("topics");
+        let topics = topics.as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let t = topics.value(i);
+            let t: Vec<&str> = t.as_string::<i32>().iter().map(Option::unwrap_or_default).collect();
+            out.push(format!(
+                "{}/{}/{}/{}/{}/{}",
+                number.value(i),
+                index.value(i),
+                tx.value(i),
+                address.value(i),
+                data.value(i),
+                t.join(",")
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The lake's logs are exactly the node's over blocks `0..=last`, once each.
+pub async fn assert_logs_are_the_chain(lake: &chainx_tables::Lake, anvil: &chainx_testkit::anvil::Anvil, last: u64) {
+    let table = chainx_tables::LakeTable::open(lake, chainx_tables::TableKind::Logs)
+        .await
+        .unwrap();
+    let landed = log_keys(&chainx_tables::read::delta_rows(&table).await.unwrap());
+    let mut node = anvil.logs(0, last).await;
+    node.sort();
+    assert!(!node.is_empty());
+    assert_eq!(landed.len(), node.len(), "the lake holds other logs than the node");
+    assert_eq!(landed, node, "the lake's logs are not the node's eth_getLogs");
+}
+
+/// Rows per value of a string column.
+pub fn count_by(batches: &[RecordBatch], column: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in strings(batches, column) {
+        *out.entry(v).or_default() += 1;
     }
     out
 }
