@@ -8,10 +8,9 @@
 //! is committed, chunk k+1 is being fetched.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chainx_evm::{AbiRegistry, BlockFetcher, FetchedBlock};
 use chainx_tables::{BlockRanges, Fetch, Lake, LakeTable, TableKind};
@@ -20,6 +19,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
 use crate::chunk::ChunkRows;
+pub use crate::summary::Summary;
 use crate::{Error, Result};
 
 /// Where a backfill stops. What may still reorg belongs to the stream, which unwinds it; a block
@@ -118,78 +118,6 @@ impl BackfillConfig {
             metrics: None,
             finality: Finality::Finalized,
         }
-    }
-}
-
-/// What one run did; its Display is the closing summary line.
-#[derive(Debug, Clone, Default)]
-pub struct Summary {
-    pub from: u64,
-    pub to: u64,
-    /// Blocks landed by this run (already-landed ones are skipped, not counted).
-    pub blocks: u64,
-    pub transactions: u64,
-    pub logs: u64,
-    pub token_transfers: u64,
-    pub decoded_events: u64,
-    /// Logs of an event some ABI knows whose topics or data do not decode as it (left out).
-    pub events_undecodable: u64,
-    pub skipped_blocks: u64,
-    pub calls: u64,
-    pub http_requests: u64,
-    pub retries: u64,
-    /// Commits retried because another writer of the lake committed first.
-    pub conflicts_retried: u64,
-    /// Where `to` was capped, and why (the finalized block, or N confirmations).
-    pub capped: Option<(u64, String)>,
-    pub elapsed: Duration,
-}
-
-impl Summary {
-    pub fn blocks_per_second(&self) -> f64 {
-        self.blocks as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    pub fn calls_per_block(&self) -> f64 {
-        if self.blocks == 0 {
-            0.0
-        } else {
-            self.calls as f64 / self.blocks as f64
-        }
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "backfill {}..={}: {} blocks, {} transactions, {} logs, {} token transfers, {} decoded events \
-             ({} undecodable), {} provider requests ({:.2}/block, {} HTTP, {} retries), \
-             {} already landed, {} commits retried after another writer's, {:.1}s, {:.1} blocks/s",
-            self.from,
-            self.to,
-            self.blocks,
-            self.transactions,
-            self.logs,
-            self.token_transfers,
-            self.decoded_events,
-            self.events_undecodable,
-            self.calls,
-            self.calls_per_block(),
-            self.http_requests,
-            self.retries,
-            self.skipped_blocks,
-            self.conflicts_retried,
-            self.elapsed.as_secs_f64(),
-            self.blocks_per_second()
-        )?;
-        if let Some((at, why)) = &self.capped {
-            write!(
-                f,
-                "; stopped at {at} ({why}): the stream lands what follows, --to-head lifts the cap"
-            )?;
-        }
-        Ok(())
     }
 }
 

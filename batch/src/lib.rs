@@ -7,6 +7,7 @@
 pub mod backfill;
 mod chunk;
 pub mod day;
+mod summary;
 
 pub use backfill::{backfill, BackfillConfig, Finality, Summary};
 pub use day::{blocks_for_date, DayBlocks};

@@ -334,3 +334,97 @@ async fn flush_feed<T: DeserializeOwned>(
     }
     Ok(done.rows)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use rdkafka::message::{OwnedMessage, Timestamp};
+
+    use super::*;
+
+    const TOPIC: &str = "t.mined.logs";
+
+    fn message(offset: i64, number: u64, hash: &str, removed: bool, logs: usize) -> OwnedMessage {
+        let rows: Vec<LogRow> = (0..logs as u64)
+            .map(|i| LogRow {
+                log_index: i,
+                transaction_hash: format!("0x{i:064x}"),
+                transaction_index: 0,
+                address: "0x11".into(),
+                data: "0x".into(),
+                topics: vec![format!("0x{number:064x}")],
+                block_timestamp: 1_709_251_200,
+                block_number: number,
+                block_hash: hash.into(),
+            })
+            .collect();
+        let msg = BlockRowsMessage {
+            block_number: number,
+            block_hash: hash.to_string(),
+            block_timestamp: 1_709_251_200,
+            removed,
+            rows,
+        };
+        let payload = serde_json::to_vec(&msg).unwrap();
+        OwnedMessage::new(
+            Some(payload),
+            None,
+            TOPIC.into(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
+    }
+
+    async fn rows_of(feed: &BlockFeed<LogRow>) -> Vec<String> {
+        let mut hashes = Vec::new();
+        for b in chainx_tables::read::delta_rows(&feed.table).await.unwrap() {
+            let col = b.column_by_name("block_hash").unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<chainx_tables::arrow::array::StringArray>()
+                .unwrap();
+            hashes.extend(col.iter().map(|h| h.unwrap().to_string()));
+        }
+        hashes
+    }
+
+    /// A block's rows come and go with its messages: a removal before landing drops them, a
+    /// replay of the removed block is ignored, the replacement lands, and a removal after
+    /// landing deletes it from the table with its coverage.
+    #[tokio::test]
+    async fn a_reorged_block_leaves_the_buffer_or_the_table_and_its_replay_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
+        let table = LakeTable::open_or_create(&lake, TableKind::Logs).await.unwrap();
+        let mut feed = BlockFeed::new(table, logs_batch, "a block's logs").unwrap();
+        let tp: Tp = (Arc::from(TOPIC), 0);
+        feed.on_message(&message(0, 5, "0xaa", false, 3), &tp).unwrap();
+        assert_eq!(feed.buffered(), 3);
+        feed.on_message(&message(1, 5, "0xaa", true, 0), &tp).unwrap();
+        assert_eq!(feed.buffered(), 0, "a removal drops the buffered block");
+        // An at-least-once decoder may send the removed block again: it stays out.
+        feed.on_message(&message(2, 5, "0xaa", false, 3), &tp).unwrap();
+        assert_eq!(feed.buffered(), 0, "a replay of a removed block was buffered");
+        feed.on_message(&message(3, 5, "0xbb", false, 2), &tp).unwrap();
+        feed.on_message(&message(4, 6, "0xcc", false, 0), &tp).unwrap();
+        let done = feed.flush().await.unwrap();
+        assert_eq!((done.rows, done.commits), (2, 1));
+        assert_eq!(feed.covered().to_string(), "5-6", "an empty block is covered too");
+        assert_eq!(rows_of(&feed).await, ["0xbb", "0xbb"]);
+        // Landed, then removed: the next flush deletes its rows and coverage.
+        feed.on_message(&message(5, 5, "0xbb", true, 0), &tp).unwrap();
+        assert_eq!(feed.covered().to_string(), "6-6");
+        let done = feed.flush().await.unwrap();
+        assert_eq!(done.commits, 1);
+        assert!(rows_of(&feed).await.is_empty());
+        assert_eq!(feed.table.covered().unwrap().to_string(), "6-6");
+        // Every message is accounted for: the table resumes after the last one.
+        let resume = feed.offsets.resume_points();
+        assert_eq!(resume, vec![(app_id(&tp), 6)]);
+    }
+}
