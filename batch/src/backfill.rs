@@ -135,6 +135,13 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         ));
     }
     let kinds = cfg.checked_tables()?;
+    if cfg.fetches_receipts() && !fetcher.receipts() {
+        return Err(Error::Config(
+            "the block fetcher was built without receipts, which the tables asked for need; \
+             build it with BlockFetcher::new(client, cfg.fetches_receipts())"
+                .into(),
+        ));
+    }
     let mut abis = AbiRegistry::builtin();
     if let Some(dir) = &cfg.abi_dir {
         abis = abis.with_folder(dir).map_err(|e| Error::Config(e.to_string()))?;

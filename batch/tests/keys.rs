@@ -49,7 +49,12 @@ async fn backfill(
     cfg: &BackfillConfig,
 ) -> chainx_batch::Result<chainx_batch::Summary> {
     let client = Arc::new(RpcClient::with_keys(rpc(&gateway.server.url), pool.clone()).unwrap());
-    chainx_batch::backfill(&BlockFetcher::new(client, cfg.receipts), cfg, &ProgressBar::hidden()).await
+    chainx_batch::backfill(
+        &BlockFetcher::new(client, cfg.fetches_receipts()),
+        cfg,
+        &ProgressBar::hidden(),
+    )
+    .await
 }
 
 const PLENTY: usize = 1_000_000;
@@ -123,7 +128,7 @@ async fn rate_limited_and_refused_keys_are_switched_away_from() {
         .with_metrics(metrics);
     let cfg = common::to_head(0, 79, lake.path().to_str().unwrap());
     chainx_batch::backfill(
-        &BlockFetcher::new(Arc::new(client), false),
+        &BlockFetcher::new(Arc::new(client), cfg.fetches_receipts()),
         &cfg,
         &ProgressBar::hidden(),
     )
