@@ -1,5 +1,5 @@
 //! `chainx backfill`: blocks `from..=to` into the tables asked for (`blocks`, `transactions`,
-//! `logs`, `token_transfers`, `decoded_events`), fetching only what those need.
+//! `decoded_calls`, `logs`, `token_transfers`, `decoded_events`), fetching only what those need.
 //!
 //! The work is cut into chunks aligned to `chunk_blocks`; each chunk is fetched in HTTP batches
 //! of `batch_blocks` blocks (bounded by the client's concurrency and rps limits) and committed
@@ -49,7 +49,8 @@ pub struct BackfillConfig {
     pub receipts: bool,
     /// The tables to land.
     pub tables: Vec<TableKind>,
-    /// A folder of `<address>.json` ABIs for `decoded_events`, besides the built-in events.
+    /// A folder of `<address>.json` ABIs for `decoded_calls` and `decoded_events`, besides the
+    /// built-in signatures and events.
     pub abi_dir: Option<PathBuf>,
     /// Blocks per Delta commit.
     pub chunk_blocks: u64,
@@ -77,12 +78,6 @@ impl BackfillConfig {
     fn checked_tables(&self) -> Result<Vec<TableKind>> {
         if self.tables.is_empty() {
             return Err(Error::Config("--tables names no table".into()));
-        }
-        if self.tables.contains(&TableKind::DecodedCalls) {
-            return Err(Error::Config(
-                "decoded_calls is landed by `chainx decode` and `chainx sink`, not by the backfill; drop it from --tables"
-                    .into(),
-            ));
         }
         let from_receipts: Vec<&str> = self
             .tables
@@ -207,7 +202,12 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         abis,
         metrics: cfg.metrics.clone(),
     };
-    run(fetcher, cfg, &todo, &mut landing, &progress, &mut summary).await?;
+    // Handles of their own for the fetching side, which re-reads coverage before each chunk.
+    let mut watched = Vec::new();
+    for kind in &kinds {
+        watched.push(LakeTable::open_or_create(&lake, *kind).await?);
+    }
+    run(fetcher, cfg, &todo, &mut watched, &mut landing, &progress, &mut summary).await?;
     summary.conflicts_retried = landing.tables.values().map(LakeTable::conflicts_retried).sum();
     progress.bar.finish_and_clear();
     summary.calls = stats.calls() - calls0;
@@ -238,6 +238,7 @@ async fn run(
     fetcher: &BlockFetcher,
     cfg: &BackfillConfig,
     todo: &BlockRanges,
+    watched: &mut [LakeTable],
     landing: &mut Landing,
     progress: &Progress,
     summary: &mut Summary,
@@ -246,10 +247,28 @@ async fn run(
     // is encoded and committed. The channel holds one fetched chunk, which bounds memory to
     // about three chunks. A fetch error travels the channel, so the commit before it still
     // lands; a commit error ends `try_join` at once, cancelling the fetch.
+    //
+    // Another writer may land blocks of the range while this one runs: before each chunk, the
+    // tables' coverage is read again, and only what some table still lacks is fetched.
     let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
+    let skipped = AtomicU64::new(0);
+    let skipped = &skipped;
     let produce = async move {
         for (from, to) in todo.chunks(cfg.chunk_blocks) {
-            let fetched = fetch_chunk(fetcher, cfg, from, to, progress).await;
+            let missing = match still_missing(watched, from, to).await {
+                Ok(missing) => missing,
+                Err(e) => {
+                    let _ = sender.send(Err(e)).await;
+                    break;
+                }
+            };
+            let late = (to - from + 1) - missing.len() as u64;
+            skipped.fetch_add(late, Ordering::Relaxed);
+            progress.bar.inc(late);
+            if missing.is_empty() {
+                continue;
+            }
+            let fetched = fetch_chunk(fetcher, cfg, from, to, &missing, progress).await;
             let failed = fetched.is_err();
             if sender.send(fetched).await.is_err() || failed {
                 break;
@@ -264,7 +283,19 @@ async fn run(
         Ok::<(), Error>(())
     };
     futures::future::try_join(produce, consume).await?;
+    summary.skipped_blocks += skipped.load(Ordering::Relaxed);
     Ok(())
+}
+
+/// The blocks of `from..=to` some table does not cover yet, as of now.
+async fn still_missing(watched: &mut [LakeTable], from: u64, to: u64) -> Result<Vec<u64>> {
+    let chunk = BlockRanges::span(from, to);
+    let mut landed = chunk.clone();
+    for table in watched.iter_mut() {
+        table.refresh().await?;
+        landed = landed.intersect(&table.covered()?);
+    }
+    Ok((from..=to).filter(|n| !landed.contains(*n)).collect())
 }
 
 /// The tables a run lands, and what it decodes events with.
@@ -284,6 +315,11 @@ impl Landing {
     ) -> Result<()> {
         let kinds: Vec<TableKind> = self.tables.keys().copied().collect();
         let rows = ChunkRows::build(&fetched, &kinds, &mut self.abis).await?;
+        // The blocks fetched: the chunk less those other writers had landed before its fetch.
+        let mut adding = BlockRanges::new();
+        for f in &fetched {
+            adding.insert(f.number(), f.number());
+        }
         if !self.tables.contains_key(&TableKind::Blocks) {
             // Blocks landed means blocks done, whichever tables they landed in.
             summary.blocks += fetched.len() as u64;
@@ -295,7 +331,7 @@ impl Landing {
             // Each append lands only the blocks its table does not cover yet: after a crash
             // between two commits one table may hold part of the chunk, and another writer may
             // land some of it.
-            let landed = table.append(rows.batch(*kind)?, from, to).await?;
+            let landed = table.append_blocks(rows.batch(*kind)?, &adding, &[]).await?;
             report(self.metrics.as_ref(), table, landed, started);
             match kind {
                 TableKind::Blocks => summary.blocks += landed,
@@ -303,7 +339,7 @@ impl Landing {
                 TableKind::Logs => summary.logs += landed,
                 TableKind::TokenTransfers => summary.token_transfers += landed,
                 TableKind::DecodedEvents => summary.decoded_events += landed,
-                TableKind::DecodedCalls => {}
+                TableKind::DecodedCalls => summary.decoded_calls += landed,
             }
         }
         tracing::debug!(from, to, "chunk landed");
@@ -328,9 +364,9 @@ async fn fetch_chunk(
     cfg: &BackfillConfig,
     from: u64,
     to: u64,
+    numbers: &[u64],
     progress: &Progress,
 ) -> Result<(u64, u64, Vec<FetchedBlock>)> {
-    let numbers: Vec<u64> = (from..=to).collect();
     let batches: Vec<Vec<FetchedBlock>> = futures::stream::iter(numbers.chunks(cfg.batch_blocks).map(<[u64]>::to_vec))
         .map(|group| async move {
             let fetched = fetcher.fetch(&group).await?;

@@ -1,12 +1,14 @@
-//! A fetched chunk as rows of the tables a run lands: blocks and transactions from the blocks,
-//! logs, token transfers and decoded events from the receipts' logs.
+//! A fetched chunk as rows of the tables a run lands: blocks, transactions and decoded calls
+//! from the blocks; logs, token transfers and decoded events from the receipts' logs.
 
 use chainx_evm::{
-    decode_events, AbiRegistry, BlockRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow, TransactionRow,
+    decode_events, AbiRegistry, BlockRow, DecodedCallRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow,
+    TransactionRow, TxKind,
 };
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{
-    blocks_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch, TableKind,
+    blocks_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch,
+    TableKind,
 };
 
 use crate::{Error, Result};
@@ -19,6 +21,7 @@ pub(crate) struct ChunkRows {
     pub logs: Vec<LogRow>,
     pub token_transfers: Vec<TokenTransferRow>,
     pub decoded_events: Vec<DecodedEventRow>,
+    pub decoded_calls: Vec<DecodedCallRow>,
     /// Logs of an event some ABI knows whose topics or data do not decode as it.
     pub events_undecodable: u64,
 }
@@ -50,6 +53,15 @@ impl ChunkRows {
                     rows.logs.extend(logs.into_iter().map(|l| l.row));
                 }
             }
+            if wants(TableKind::DecodedCalls) {
+                // The stream's decoder reads the contract interactions alone: so does this.
+                for tx in txs.iter().filter(|t| t.tx_kind == TxKind::ContractInteraction) {
+                    let call = abis
+                        .decode(tx.to_address.as_deref().unwrap_or_default(), &tx.input)
+                        .await;
+                    rows.decoded_calls.push(DecodedCallRow::new(tx, call));
+                }
+            }
             if wants(TableKind::Transactions) {
                 rows.transactions.extend(txs);
             }
@@ -66,11 +78,7 @@ impl ChunkRows {
             TableKind::Logs => logs_batch(&self.logs)?,
             TableKind::TokenTransfers => token_transfers_batch(&self.token_transfers)?,
             TableKind::DecodedEvents => decoded_events_batch(&self.decoded_events)?,
-            TableKind::DecodedCalls => {
-                return Err(Error::Config(
-                    "decoded_calls is landed by the stream's decoder, not by the backfill".into(),
-                ))
-            }
+            TableKind::DecodedCalls => decoded_calls_batch(&self.decoded_calls)?,
         })
     }
 }

@@ -59,7 +59,7 @@ pub struct SinkArgs {
     /// ... or after this many seconds (bounds the latency to a queryable row)
     #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 5.0, help_heading = "Lake")]
     pub flush_interval: f64,
-    /// Exit once both tables cover blocks 0..=N [default: run forever]
+    /// Exit once every table asked for covers blocks 0..=N [default: run forever]
     #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
     pub until_block: Option<u64>,
     /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
@@ -273,12 +273,12 @@ pub struct BackfillArgs {
     /// Lake root: a folder, file://, hdfs://HOST:PORT/path or s3://BUCKET/path [default: ./lake]
     #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
     pub lake: Option<String>,
-    /// Tables to land, comma-separated: blocks, transactions, logs, token_transfers,
-    /// decoded_events (logs and what is made of them need receipts) [default: all five; blocks
-    /// and transactions with --no-receipts]
+    /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
+    /// token_transfers, decoded_events (logs and what is made of them need receipts) [default:
+    /// all but decoded_calls; blocks and transactions with --no-receipts]
     #[arg(long, env = "CHAINX_TABLES", help_heading = "Tables", value_delimiter = ',')]
     pub tables: Option<Vec<String>>,
-    /// Folder of <address>.json ABIs for decoded_events, besides the built-in events
+    /// Folder of <address>.json ABIs for decoded_calls and decoded_events, besides the built-in ones
     #[arg(long, env = "CHAINX_ABI_DIR", help_heading = "Tables")]
     pub abi_dir: Option<PathBuf>,
     /// Skip receipts: one call per block instead of two; receipt_* columns stay null

@@ -291,7 +291,7 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     cfg.lake_options = file.lake.storage.clone();
     cfg.receipts = !args.no_receipts.or(file.backfill.no_receipts).unwrap_or(false);
     cfg.tables = match args.tables.as_ref().or(file.backfill.tables.as_ref()) {
-        Some(names) => table_names(names, &TableKind::BACKFILL_DEFAULT, "the backfill")?,
+        Some(names) => table_names(names, &TableKind::ALL, "the backfill")?,
         // What --no-receipts always landed: the tables that need no receipts.
         None if !cfg.receipts => vec![TableKind::Blocks, TableKind::Transactions],
         None => TableKind::BACKFILL_DEFAULT.to_vec(),
@@ -533,13 +533,14 @@ mod tests {
         let file: FileConfig = toml::from_str("[backfill]\ntables = [\"blocks\"]").unwrap();
         let cfg = backfill_config(&backfill_args(&["--from", "1", "--to", "2"]), &file).unwrap();
         assert_eq!(cfg.tables, vec![TableKind::Blocks]);
-        for bad in ["nope", "decoded_calls"] {
-            let args = backfill_args(&["--from", "1", "--to", "2", "--tables", bad]);
-            let e = backfill_config(&args, &FileConfig::default()).unwrap_err().to_string();
-            assert!(
-                e.contains(&format!("no table `{bad}`")) && e.contains("token_transfers"),
-                "{e}"
-            );
-        }
+        let args = backfill_args(&["--from", "1", "--to", "2", "--tables", "transactions,decoded_calls"]);
+        let cfg = backfill_config(&args, &FileConfig::default()).unwrap();
+        assert_eq!(cfg.tables, vec![TableKind::Transactions, TableKind::DecodedCalls]);
+        let args = backfill_args(&["--from", "1", "--to", "2", "--tables", "nope"]);
+        let e = backfill_config(&args, &FileConfig::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("no table `nope`") && e.contains("token_transfers") && e.contains("decoded_calls"),
+            "{e}"
+        );
     }
 }

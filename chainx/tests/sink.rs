@@ -235,10 +235,13 @@ fn rows_in(table: &LakeTable) -> usize {
         .unwrap_or(0)
 }
 
-/// The live pipeline: clock (with receipts), decoder and sink running together. The decoded
-/// calls land in `decoded_calls` once each; a reorg of three *landed* blocks with logs is
-/// unwound (their rows and logs deleted, the replacements' landed); the sink's metrics say so;
-/// and the log tables equal, row for row, what a backfill of the same chain lands.
+/// The live pipeline: clock (with receipts), decoder and sink. The sink first lands the chain's
+/// transactions with no decoder running and is killed; restarted with the decoder, it lands
+/// every decoded call once, whole blocks at a time, for transactions it never saw (it counts a
+/// block's contract interactions in the transactions table). A reorg of three *landed* blocks
+/// with logs is then unwound (their rows and logs deleted, the replacements' landed); the
+/// sink's metrics say so; and every table equals, row for row, what a backfill of the same
+/// chain lands, decoded calls included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let m = manifest();
@@ -269,6 +272,47 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "0.1",
         "--receipts",
     ]);
+    let dir = tempfile::tempdir().unwrap();
+    let lake_path = dir.path().to_str().unwrap();
+    let sink_args = [
+        "sink",
+        "--brokers",
+        b,
+        "--network",
+        "live",
+        "--lake",
+        lake_path,
+        "--flush-interval",
+        "0.2",
+    ];
+    let mut first_sink = Job::start(&sink_args);
+    let lake = Lake::parse(lake_path).unwrap();
+    let covers = |n: u64| {
+        move |t: &LakeTable| {
+            t.covered()
+                .is_ok_and(|c| c.intersect(&BlockRanges::span(0, n)).count() == n + 1)
+        }
+    };
+    wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
+    wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
+    first_sink.kill();
+    let without_calls = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();
+    assert_eq!(rows_in(&without_calls), 0, "no decoder ran, yet calls landed");
+    // Blocks without a contract interaction need no decoder: exactly those are covered.
+    let landed_txs = read::delta_rows(&LakeTable::open(&lake, TableKind::Transactions).await.unwrap())
+        .await
+        .unwrap();
+    let with_calls: BTreeSet<u64> = numbers(&landed_txs, "block_number")
+        .into_iter()
+        .zip(strings(&landed_txs, "tx_kind"))
+        .filter(|(_, kind)| kind == "contract_interaction")
+        .map(|(n, _)| n)
+        .collect();
+    let without: Vec<u64> = (0..=tip).filter(|n| !with_calls.contains(n)).collect();
+    let early = without_calls.covered().unwrap();
+    assert_eq!(early.count(), without.len() as u64, "{early}");
+    assert!(without.iter().all(|n| early.contains(*n)), "{early}");
+
     let abi_dir = tempfile::tempdir().unwrap();
     chainx_testkit::anvil::write_abi_folder(abi_dir.path());
     let _decoder = Job::start(&[
@@ -280,31 +324,9 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "--abi-dir",
         abi_dir.path().to_str().unwrap(),
     ]);
-    let dir = tempfile::tempdir().unwrap();
-    let lake_path = dir.path().to_str().unwrap();
     let metrics_addr = format!("127.0.0.1:{}", chainx_testkit::free_port());
-    let sink = Job::start(&[
-        "sink",
-        "--brokers",
-        b,
-        "--network",
-        "live",
-        "--lake",
-        lake_path,
-        "--flush-interval",
-        "0.2",
-        "--metrics-addr",
-        &metrics_addr,
-    ]);
-    let lake = Lake::parse(lake_path).unwrap();
-    let covers = |n: u64| {
-        move |t: &LakeTable| {
-            t.covered()
-                .is_ok_and(|c| c.intersect(&BlockRanges::span(0, n)).count() == n + 1)
-        }
-    };
-    wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(120), covers(tip)).await;
-    wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(tip)).await;
+    let sink = Job::start(&[&sink_args[..], &["--metrics-addr", &metrics_addr]].concat());
+    wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), covers(tip)).await;
 
     for kind in [TableKind::Logs, TableKind::TokenTransfers, TableKind::DecodedEvents] {
         wait_for_table(&lake, kind, Duration::from_secs(120), covers(tip)).await;
@@ -329,11 +351,12 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let calls = m.tx_kind.contract_interaction as usize;
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(60), covers(new_tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(new_tip)).await;
-    wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), |t| {
-        rows_in(t) >= calls
-    })
-    .await;
-    for kind in [TableKind::Logs, TableKind::TokenTransfers, TableKind::DecodedEvents] {
+    for kind in [
+        TableKind::DecodedCalls,
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+    ] {
         wait_for_table(&lake, kind, Duration::from_secs(120), covers(new_tip)).await;
     }
 
@@ -388,17 +411,14 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "--to-head",
         "--lake",
         batch_path,
+        "--tables",
+        "blocks,transactions,decoded_calls,logs,token_transfers,decoded_events",
         "--abi-dir",
         abi_dir.path().to_str().unwrap(),
     ])
     .finish(Duration::from_secs(180));
     let batch_lake = Lake::parse(batch_path).unwrap();
-    for kind in [
-        TableKind::Logs,
-        TableKind::TokenTransfers,
-        TableKind::DecodedEvents,
-        TableKind::Transactions,
-    ] {
+    for kind in TableKind::ALL {
         let stream = sorted_rows(&lake, kind).await;
         let backfill = sorted_rows(&batch_lake, kind).await;
         assert_eq!(stream.len(), backfill.len(), "{}: row counts differ", kind.name());
@@ -445,10 +465,10 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         value("chainx_lake_rows_landed_total{table=\"decoded_calls\"}"),
         calls as f64
     );
-    // The old branch's three blocks were landed, then deleted: 3 more than the table holds.
+    // The first sink landed the old branch; this one the three blocks that replaced it and one more.
     assert_eq!(
         value("chainx_lake_rows_landed_total{table=\"blocks\"}"),
-        (new_tip + 1 + 3) as f64
+        (new_tip - tip + 3) as f64
     );
     let live = LakeTable::open(&lake, TableKind::Blocks)
         .await
@@ -477,10 +497,11 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         assert!(Instant::now() < deadline, "no consumer lag measured in 30 s:\n{page}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let log = sink.stderr();
+    assert!(log.contains("unwound reorganised blocks"), "{log}");
     assert!(
-        sink.stderr().contains("unwound reorganised blocks"),
-        "{}",
-        sink.stderr()
+        log.contains("counted the contract interactions of blocks whose transactions landed before"),
+        "the restarted sink never read a block's calls count back from the lake:\n{log}"
     );
 }
 

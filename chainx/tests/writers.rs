@@ -1,8 +1,9 @@
 //! Many writers, one lake, at once: four `chainx backfill`s on overlapping ranges (one of them
 //! SIGKILLed mid-run and run again), the sink landing the block clock's topics, two `lake compact`
-//! and a `lake vacuum`, all real processes on one lake: a local folder, HDFS or S3. Afterwards every block and every
-//! transaction of the chain is there exactly once, and, once a vacuum past the writers has run,
-//! a plain listing of the folders (what a Hive external table reads) holds the same rows.
+//! and a `lake vacuum`, all real processes on one lake: a local folder, HDFS or S3. Afterwards
+//! every block, transaction, log, transfer, decoded event and decoded call of the chain is there
+//! exactly once, and, once a vacuum past the writers has run, a plain listing of the folders
+//! (what a Hive external table reads) holds the same rows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
@@ -29,6 +30,8 @@ fn backfill_args<'a>(rpc: &'a str, from: &'a str, to: &'a str) -> Vec<&'a str> {
         to,
         "--chunk-blocks",
         "20",
+        "--tables",
+        "blocks,transactions,decoded_calls,logs,token_transfers,decoded_events",
     ]
 }
 
@@ -124,6 +127,8 @@ async fn many_writers_at_once(target: Target) {
 
     let mut doomed = backfill("0", &last);
     let mut backfills = vec![backfill("0", "300"), backfill("150", "450"), backfill("301", &last)];
+    // The decoder feeds the sink's decoded calls and events: the backfills land the same ones.
+    let _decoder = Job::start(&["tx-decoder", "--brokers", &kafka.brokers, "--network", "writers"]);
     let sink = Job::start(&target.args(&[
         "sink",
         "--brokers",
@@ -136,9 +141,6 @@ async fn many_writers_at_once(target: Target) {
         "0.5",
         "--until-block",
         &last,
-        // No decoder runs here: decoded_events are the backfills' alone.
-        "--tables",
-        "blocks,transactions,logs,token_transfers",
     ]));
     // The doomed backfill dies mid-run, once the lake has taken a few commits (its last chunk's
     // files may be written and never committed), and is run again.
@@ -204,6 +206,24 @@ async fn many_writers_at_once(target: Target) {
     let events = LakeTable::open(&lake, TableKind::DecodedEvents).await.unwrap();
     let events = read::delta_rows(&events).await.unwrap();
     assert_eq!(common::count_by(&events, "event_signature"), m.events);
+    // Decoded calls: each contract interaction once, from whichever writer landed its block.
+    let calls = LakeTable::open(&lake, TableKind::DecodedCalls).await.unwrap();
+    assert_eq!(calls.covered().unwrap().to_string(), format!("0-{last}"));
+    let calls = read::delta_rows(&calls).await.unwrap();
+    let keys: BTreeSet<(String, String)> = strings(&calls, "hash")
+        .into_iter()
+        .zip(strings(&calls, "block_hash"))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        calls.iter().map(|b| b.num_rows()).sum::<usize>(),
+        "a call landed twice"
+    );
+    assert_eq!(
+        keys.len() as u64,
+        m.tx_kind.contract_interaction,
+        "every contract interaction once"
+    );
 
     // The killed backfill's uncommitted files are the only difference a plain listing can show;
     // a vacuum past the writers (retention 0: all have stopped) removes them. Then the listing

@@ -1,11 +1,11 @@
 //! What the sink holds between commits: rows not yet landed, and per topic-partition the
 //! offsets they came from, hence where each table resumes after a crash.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use chainx_evm::{BlockRow, DecodedCallRow, TransactionRow};
+use chainx_evm::{BlockRow, TransactionRow};
 use chainx_tables::RemovedBlock;
 
 /// A topic-partition. The name is shared, so that the per-message bookkeeping never allocates.
@@ -60,6 +60,10 @@ impl Offsets {
             .collect()
     }
 }
+
+/// How many removed block hashes the buffers remember, to drop rows of theirs that arrive late
+/// (a few hours of reorgs).
+pub(crate) const RECENTLY_REMOVED: usize = 1024;
 
 /// A landed block a reorg took out, and the message that said so.
 #[derive(Debug, Clone)]
@@ -180,39 +184,6 @@ impl BlockTxs {
     }
 }
 
-/// How many removed block hashes the decoded buffer remembers (a few hours of reorgs).
-pub(crate) const RECENTLY_REMOVED: usize = 1024;
-
-/// Buffered decoded calls, by transaction hash (a redelivered call is kept once).
-#[derive(Debug, Default)]
-pub(crate) struct DecodedBuffer {
-    pub(crate) rows: HashMap<String, (DecodedCallRow, Tp, i64)>,
-    /// Blocks a reorg removed since the last flush: their landed calls are deleted then.
-    pub(crate) removed: Vec<RemovedBlock>,
-    /// Hashes of the last [`RECENTLY_REMOVED`] removed blocks: calls of theirs that arrive late
-    /// (the decoder lags the clock) are dropped.
-    pub(crate) recently_removed: std::collections::VecDeque<String>,
-    pub(crate) offsets: Offsets,
-}
-
-impl DecodedBuffer {
-    /// A reorg removed `block`: drop its buffered calls, delete its landed ones at the next flush,
-    /// and drop those still to come.
-    pub(crate) fn remove_block(&mut self, block: &RemovedBlock) {
-        self.rows.retain(|_, (row, _, _)| row.block_hash != block.hash);
-        self.removed.push(block.clone());
-        if self.recently_removed.len() == RECENTLY_REMOVED {
-            self.recently_removed.pop_front();
-        }
-        self.recently_removed.push_back(block.hash.clone());
-    }
-
-    /// Whether a call belongs to a block a reorg recently removed.
-    pub(crate) fn is_stale(&self, block_hash: &str) -> bool {
-        self.recently_removed.iter().any(|h| h == block_hash)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,26 +191,6 @@ mod tests {
 
     fn tp(p: i32) -> Tp {
         (Arc::from("t"), p)
-    }
-
-    #[test]
-    fn calls_of_a_removed_block_stay_stale_after_the_flush_that_deleted_them() {
-        let mut d = DecodedBuffer::default();
-        let block = |i: usize| RemovedBlock {
-            number: i as u64,
-            hash: format!("0x{i:x}"),
-            date: "2024-01-01".to_string(),
-        };
-        d.remove_block(&block(1));
-        // The flush takes the pending unwinds; late calls of that block must still be dropped.
-        assert_eq!(std::mem::take(&mut d.removed).len(), 1);
-        assert!(d.is_stale("0x1") && !d.is_stale("0x2"));
-        // Memory stays bounded: the oldest hashes are forgotten first.
-        for i in 2..RECENTLY_REMOVED + 2 {
-            d.remove_block(&block(i));
-        }
-        assert_eq!(d.recently_removed.len(), RECENTLY_REMOVED);
-        assert!(!d.is_stale("0x1") && d.is_stale(&format!("0x{:x}", RECENTLY_REMOVED + 1)));
     }
 
     #[test]

@@ -23,13 +23,15 @@
 //! **Logs, token transfers and decoded events** come one message per block (`block_feeds`), so
 //! each lands whole, with the same offset records and unwinds as the block tables.
 //!
-//! **Decoded calls** (the decoder's topic) land in `decoded_calls`, exactly once from the topic
-//! by the same offset records; a call redelivered within one commit is kept once.
+//! **Decoded calls** (the decoder's topic, one message per call) land a whole block at a time,
+//! once its transactions have and every contract interaction among them is decoded
+//! (`decoded_calls`), so that table's coverage is exact too.
 //!
 //! **Bad messages** go to `{network}.sink.dead_letter` with the reason; they never stop the sink.
 
 mod block_feeds;
 mod buffer;
+mod decoded_calls;
 pub mod metrics;
 #[cfg(test)]
 mod reorgs;
@@ -52,7 +54,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
 use block_feeds::Feeds;
-use buffer::{app_id, BlockTxs, BlocksBuffer, DecodedBuffer, Tp, TxBuffer, Unwind};
+use buffer::{app_id, BlockTxs, BlocksBuffer, Tp, TxBuffer, Unwind};
+use decoded_calls::DecodedCalls;
 pub use metrics::SinkMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +118,8 @@ pub struct SinkConfig {
     /// The tables to land (those the per-block topics feed need the clock's `--receipts`, and
     /// `decoded_events` the decoder).
     pub tables: Vec<TableKind>,
-    /// Stop once every table asked for (but `decoded_calls`, which has no coverage) covers
-    /// blocks `0..=until_block` (tests, benchmarks, one-off loads).
+    /// Stop once every table asked for covers blocks `0..=until_block` (tests, benchmarks,
+    /// one-off loads).
     pub until_block: Option<u64>,
     pub metrics: Option<SinkMetrics>,
 }
@@ -143,6 +146,7 @@ struct Tables {
     decoded: LakeTable,
     covered_blocks: BlockRanges,
     covered_txs: BlockRanges,
+    covered_decoded: BlockRanges,
     /// Per table and topic-partition, the offset its last commit resumes from: messages below
     /// it are already accounted for in that table.
     starts: HashMap<(TableKind, Tp), i64>,
@@ -159,11 +163,11 @@ impl Tables {
             .is_some_and(|start| offset < *start)
     }
 
-    /// Whether a transaction of block `number` with `hash` has landed: its height is covered,
-    /// by that hash as far as this sink knows. Heights the backfill landed are final (it stops
-    /// at the finalized block), so their hash is not needed.
-    fn tx_landed(&self, number: u64, hash: &str) -> bool {
-        self.covered_txs.contains(number) && self.landed_hashes.get(&number).is_none_or(|h| h == hash)
+    /// Whether the rows of block `number` with `hash` have landed in a table covering
+    /// `covered`: its height is covered, by that hash as far as this sink knows. Heights the
+    /// backfill landed are final (it stops at the finalized block), so their hash is not needed.
+    fn block_landed(&self, covered: &BlockRanges, number: u64, hash: &str) -> bool {
+        covered.contains(number) && self.landed_hashes.get(&number).is_none_or(|h| h == hash)
     }
 
     fn landed(&mut self, number: u64, hash: String) {
@@ -186,6 +190,7 @@ impl Tables {
     fn refresh_coverage(&mut self) -> Result<()> {
         self.covered_blocks = self.blocks.covered()?;
         self.covered_txs = self.txs.covered()?;
+        self.covered_decoded = self.decoded.covered()?;
         Ok(())
     }
 }
@@ -216,9 +221,12 @@ impl LakeSink {
             t.contract_deployment.as_str(),
             t.contract_interaction.as_str(),
         ];
-        self.kafka
-            .require_topics(&[&t.blocks, &t.sink_dead_letter, &t.contract_interaction_decoded])?;
+        let wants = |k| self.cfg.tables.contains(&k);
+        self.kafka.require_topics(&[&t.blocks, &t.sink_dead_letter])?;
         self.kafka.require_topics(&class_topics)?;
+        if wants(TableKind::DecodedCalls) {
+            self.kafka.require_topics(&[&t.contract_interaction_decoded])?;
+        }
         let lake = &self.cfg.lake;
         let mut tables = Tables {
             blocks: LakeTable::open_or_create(lake, TableKind::Blocks).await?,
@@ -226,6 +234,7 @@ impl LakeSink {
             decoded: LakeTable::open_or_create(lake, TableKind::DecodedCalls).await?,
             covered_blocks: BlockRanges::new(),
             covered_txs: BlockRanges::new(),
+            covered_decoded: BlockRanges::new(),
             starts: HashMap::new(),
             landed_hashes: BTreeMap::new(),
         };
@@ -244,7 +253,9 @@ impl LakeSink {
         // Which tables read which topic: the blocks topic feeds both block tables.
         let mut readers: Vec<(&str, Vec<TableKind>)> = vec![(t.blocks.as_str(), TableKind::BLOCK_TABLES.to_vec())];
         readers.extend(class_topics.iter().map(|c| (*c, vec![TableKind::Transactions])));
-        readers.push((t.contract_interaction_decoded.as_str(), vec![TableKind::DecodedCalls]));
+        if wants(TableKind::DecodedCalls) {
+            readers.push((t.contract_interaction_decoded.as_str(), vec![TableKind::DecodedCalls]));
+        }
         // The per-block topics: each read by its feed alone.
         for topic in &feed_topics {
             readers.push((topic.as_str(), Vec::new()));
@@ -288,7 +299,7 @@ impl LakeSink {
 
         let mut blocks = BlocksBuffer::default();
         let mut txs = TxBuffer::default();
-        let mut decoded = DecodedBuffer::default();
+        let mut decoded = DecodedCalls::default();
         let mut summary = SinkSummary::default();
         let mut last_flush = Instant::now();
         // Consumer lag is measured off the hot path, from the offsets consumed by the last flush.
@@ -307,12 +318,12 @@ impl LakeSink {
         // make the sink quadratic.
         let mut flush_at = self.cfg.flush_rows;
         let mut bytes_since_flush = 0usize;
-        let wants = |k| self.cfg.tables.contains(&k);
         let done = |tables: &Tables, feeds: &mut Feeds| {
             self.cfg.until_block.is_some_and(|until| {
                 let want = BlockRanges::span(0, until);
                 (!wants(TableKind::Blocks) || tables.covered_blocks.intersect(&want).count() == until + 1)
                     && (!wants(TableKind::Transactions) || tables.covered_txs.intersect(&want).count() == until + 1)
+                    && (!wants(TableKind::DecodedCalls) || tables.covered_decoded.intersect(&want).count() == until + 1)
                     && feeds.cover(&want)
             })
         };
@@ -326,7 +337,7 @@ impl LakeSink {
             // With rows buffered, a pause in the input (the sink has caught up) lands them at once
             // rather than at the deadline: commits stay as large as the input rate allows, and
             // latency as low.
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered();
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
             let wait_until = if buffered > 0 {
                 deadline.min(Instant::now() + IDLE_FLUSH)
             } else {
@@ -375,7 +386,7 @@ impl LakeSink {
                     feeds.consume(&tp, m.offset());
                 }
             }
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered();
+            let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
             if buffered >= flush_at || bytes_since_flush >= self.cfg.flush_bytes || idle || Instant::now() >= deadline {
                 bytes_since_flush = 0;
                 // The per-block tables first: like the backfill, a block row lands last.
@@ -414,7 +425,7 @@ impl LakeSink {
                         }
                     }
                 }
-                flush_at = blocks.rows.len() + txs.rows + decoded.rows.len() + feeds.buffered() + self.cfg.flush_rows;
+                flush_at = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered() + self.cfg.flush_rows;
             }
         }
     }
@@ -470,7 +481,7 @@ impl LakeSink {
         tables: &mut Tables,
         blocks: &mut BlocksBuffer,
         txs: &mut TxBuffer,
-        decoded: &mut DecodedBuffer,
+        decoded: &mut DecodedCalls,
         summary: &mut SinkSummary,
     ) -> Result<()> {
         if !decoded.removed.is_empty() {
@@ -511,41 +522,50 @@ impl LakeSink {
         }
 
         let complete = txs.complete();
-        if !complete.is_empty() {
-            let started = Instant::now();
-            let mut adding = BlockRanges::new();
-            // The landing blocks' messages; their rows borrow from them.
-            let mut landing = Vec::with_capacity(complete.len());
-            for n in complete {
-                adding.insert(n, n);
-                if let Some((hash, _, tp, offset)) = txs.blocks.remove(&n) {
-                    txs.offsets.release(&tp, offset);
-                    tables.landed(n, hash.clone());
-                    for branch in txs.txs.remove(&n).unwrap_or_default().branches {
-                        for t in &branch.txs {
-                            txs.offsets.release(&t.tp, t.offset);
-                        }
-                        // Copies from a replaced branch are dropped with the block.
-                        if branch.block_hash == hash {
-                            landing.push(branch.txs);
-                        }
+        let started = Instant::now();
+        let mut adding = BlockRanges::new();
+        // The landing blocks (number, hash, messages); their rows borrow from the messages.
+        let mut landing = Vec::with_capacity(complete.len());
+        for n in complete {
+            adding.insert(n, n);
+            if let Some((hash, _, tp, offset)) = txs.blocks.remove(&n) {
+                txs.offsets.release(&tp, offset);
+                tables.landed(n, hash.clone());
+                let mut block = Vec::new();
+                for branch in txs.txs.remove(&n).unwrap_or_default().branches {
+                    for t in &branch.txs {
+                        txs.offsets.release(&t.tp, t.offset);
+                    }
+                    // Copies from a replaced branch are dropped with the block.
+                    if branch.block_hash == hash {
+                        block = branch.txs;
                     }
                 }
+                landing.push((n, hash, block));
             }
-            let mut rows: Vec<TransactionRow<&str>> = Vec::with_capacity(landing.iter().map(Vec::len).sum());
-            for block in &landing {
-                let first = rows.len();
-                for t in block {
-                    rows.push(t.row().map_err(|e| Error::Reread {
-                        topic: t.tp.0.to_string(),
-                        partition: t.tp.1,
-                        offset: t.offset,
-                        source: e,
-                    })?);
-                }
-                rows[first..].sort_by_key(|r| r.transaction_index);
+        }
+        let mut rows: Vec<TransactionRow<&str>> = Vec::with_capacity(landing.iter().map(|b| b.2.len()).sum());
+        for (n, hash, block) in &landing {
+            let first = rows.len();
+            for t in block {
+                rows.push(t.row().map_err(|e| Error::Reread {
+                    topic: t.tp.0.to_string(),
+                    partition: t.tp.1,
+                    offset: t.offset,
+                    source: e,
+                })?);
             }
-            txs.rows = txs.txs.values().map(BlockTxs::len).sum();
+            rows[first..].sort_by_key(|r| r.transaction_index);
+            if self.cfg.tables.contains(&TableKind::DecodedCalls) {
+                decoded.expect(*n, hash, &rows[first..]);
+            }
+        }
+        txs.rows = txs.txs.values().map(BlockTxs::len).sum();
+        // Decoded calls before the transactions they decode, like every derived table.
+        if self.cfg.tables.contains(&TableKind::DecodedCalls) {
+            self.land_decoded_calls(tables, decoded, summary).await?;
+        }
+        if !adding.is_empty() {
             let batch = transactions_batch(&rows)?;
             let landed = tables
                 .txs
@@ -586,24 +606,31 @@ impl LakeSink {
             self.committed(&tables.blocks, landed as usize, started)?;
             tracing::info!(blocks = %adding, "landed blocks");
         }
-        if !decoded.rows.is_empty() {
-            let started = Instant::now();
-            let mut rows: Vec<DecodedCallRow> = Vec::with_capacity(decoded.rows.len());
-            for (_, (row, tp, offset)) in std::mem::take(&mut decoded.rows) {
-                decoded.offsets.release(&tp, offset);
-                rows.push(row);
-            }
-            rows.sort_by_key(|r| (r.block_number, r.transaction_index));
-            let batch = decoded_calls_batch(&rows)?;
-            tables
-                .decoded
-                .append_blocks(batch, &BlockRanges::new(), &decoded.offsets.resume_points())
-                .await?;
-            summary.decoded_calls_landed += rows.len() as u64;
-            summary.commits += 1;
-            self.committed(&tables.decoded, rows.len(), started)?;
-            tracing::info!(calls = rows.len(), "landed decoded calls");
+        Ok(())
+    }
+
+    /// Lands the decoded calls of every block whose calls are all here, with its coverage.
+    async fn land_decoded_calls(
+        &self,
+        tables: &mut Tables,
+        decoded: &mut DecodedCalls,
+        summary: &mut SinkSummary,
+    ) -> Result<()> {
+        decoded.look_up(&mut tables.txs, &tables.covered_txs).await?;
+        let (rows, adding) = decoded.take_ready();
+        if adding.is_empty() {
+            return Ok(());
         }
+        let started = Instant::now();
+        let batch = decoded_calls_batch(&rows)?;
+        let landed = tables
+            .decoded
+            .append_blocks(batch, &adding, &decoded.offsets.resume_points())
+            .await?;
+        summary.decoded_calls_landed += landed;
+        summary.commits += 1;
+        self.committed(&tables.decoded, landed as usize, started)?;
+        tracing::info!(blocks = %adding, calls = landed, "landed decoded calls");
         Ok(())
     }
 }
@@ -635,7 +662,7 @@ fn on_block(
     tables: &mut Tables,
     blocks: &mut BlocksBuffer,
     txs: &mut TxBuffer,
-    decoded: &mut DecodedBuffer,
+    decoded: &mut DecodedCalls,
 ) -> std::result::Result<(), String> {
     let msg: BlockMessage = parse(m, "a block message")?;
     let n = msg.block.number;
@@ -649,6 +676,7 @@ fn on_block(
         // Calls of the removed block: dropped from the buffer now, deleted from the table at
         // the next flush (idempotent, so a replay of this event is harmless).
         decoded.remove_block(&removed);
+        tables.covered_decoded = tables.covered_decoded.subtract(&BlockRanges::span(n, n));
     }
     // The blocks table.
     if tables.seen(TableKind::Blocks, tp, offset) {
@@ -729,7 +757,9 @@ fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer
         }
     };
     let offset = m.offset();
-    if tables.seen(TableKind::Transactions, tp, offset) || tables.tx_landed(row.block_number, row.block_hash) {
+    if tables.seen(TableKind::Transactions, tp, offset)
+        || tables.block_landed(&tables.covered_txs, row.block_number, row.block_hash)
+    {
         txs.offsets.consume(tp, offset);
         return Ok(());
     }
@@ -759,17 +789,13 @@ fn on_decoded(
     m: &impl Message,
     tp: &Tp,
     tables: &Tables,
-    decoded: &mut DecodedBuffer,
+    decoded: &mut DecodedCalls,
 ) -> std::result::Result<(), String> {
     let row: DecodedCallRow = parse(m, "a decoded call")?;
     let offset = m.offset();
-    let stale = decoded.is_stale(&row.block_hash);
-    if tables.seen(TableKind::DecodedCalls, tp, offset) || stale || decoded.rows.contains_key(&row.hash) {
-        decoded.offsets.consume(tp, offset);
-        return Ok(());
-    }
-    decoded.rows.insert(row.hash.clone(), (row, tp.clone(), offset));
-    decoded.offsets.hold(tp, offset);
+    let landed = tables.seen(TableKind::DecodedCalls, tp, offset)
+        || tables.block_landed(&tables.covered_decoded, row.block_number, &row.block_hash);
+    decoded.on_call(row, tp, offset, landed);
     Ok(())
 }
 

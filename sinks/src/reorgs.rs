@@ -58,6 +58,7 @@ async fn landed_height(dir: &tempfile::TempDir) -> Tables {
         decoded: LakeTable::open_or_create(&lake, TableKind::DecodedCalls).await.unwrap(),
         covered_blocks: BlockRanges::span(HEIGHT, HEIGHT),
         covered_txs: BlockRanges::span(HEIGHT, HEIGHT),
+        covered_decoded: BlockRanges::new(),
         starts: HashMap::new(),
         landed_hashes: BTreeMap::new(),
     };
@@ -69,7 +70,7 @@ async fn landed_height(dir: &tempfile::TempDir) -> Tables {
 async fn a_replacement_blocks_transaction_before_the_removed_event_waits_for_its_block() {
     let dir = tempfile::tempdir().unwrap();
     let mut tables = landed_height(&dir).await;
-    let (mut blocks, mut txs, mut decoded) = (BlocksBuffer::default(), TxBuffer::default(), DecodedBuffer::default());
+    let (mut blocks, mut txs, mut decoded) = (BlocksBuffer::default(), TxBuffer::default(), DecodedCalls::default());
     let tx_tp: Tp = (Arc::from("t.native"), 0);
     let block_tp: Tp = (Arc::from("t.blocks"), 0);
 

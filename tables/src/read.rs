@@ -2,10 +2,13 @@
 //! Hive-partitioned Parquet folder (every `*.parquet` under the partition folders). The two must
 //! agree; tests and `chainx lake show` use these.
 
+use std::collections::BTreeSet;
 use std::path::{Path as FsPath, PathBuf};
 
 use bytes::Bytes;
-use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use deltalake::arrow::compute::filter_record_batch;
+use deltalake::arrow::datatypes::Int64Type;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -21,6 +24,49 @@ pub async fn delta_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
         out.extend(parquet_batches(bytes, path.as_ref())?);
     }
     Ok(out)
+}
+
+impl LakeTable {
+    /// The current version's rows of `blocks`, each given as (number, `block_date` partition).
+    /// Only those partitions' files are read: meant for a few recent blocks (the sink looks
+    /// up the transactions of blocks landed before it restarted), not for a scan.
+    pub async fn landed_rows_of_blocks(&mut self, blocks: &[(u64, String)]) -> Result<Vec<RecordBatch>> {
+        let column = self.kind().block_number_column();
+        'again: loop {
+            let mut out = Vec::new();
+            for (date, files) in self.files_by_partition()? {
+                let wanted: BTreeSet<i64> = blocks
+                    .iter()
+                    .filter(|(_, d)| *d == date)
+                    .filter_map(|(n, _)| i64::try_from(*n).ok())
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                for (path, _) in files {
+                    // A file another writer replaced since this snapshot: read the new one.
+                    let Some(batches) = self.read_live_file(&path, &date).await? else {
+                        continue 'again;
+                    };
+                    for b in batches {
+                        let numbers = b
+                            .column_by_name(column)
+                            .ok_or_else(|| self.table_error(format!("file {path} lacks {column}")))?
+                            .as_primitive::<Int64Type>();
+                        let keep: BooleanArray = numbers
+                            .iter()
+                            .map(|n| Some(n.is_some_and(|n| wanted.contains(&n))))
+                            .collect();
+                        let kept = filter_record_batch(&b, &keep)?;
+                        if kept.num_rows() > 0 {
+                            out.push(kept);
+                        }
+                    }
+                }
+            }
+            return Ok(out);
+        }
+    }
 }
 
 /// What a plain Hive reader listing the table's folder sees, on any store (local, HDFS, S3):

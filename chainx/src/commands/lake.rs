@@ -148,7 +148,7 @@ pub async fn verify(args: LakeVerifyArgs) -> anyhow::Result<()> {
 }
 
 /// The block tables must exist (an error says what to run); the others only once a run has
-/// landed them (`decoded_calls` comes from the sink alone, the log tables are optional).
+/// landed them (`decoded_calls` and the log tables are optional).
 async fn open(lake: &chainx_tables::Lake, kind: TableKind) -> anyhow::Result<Option<LakeTable>> {
     if TableKind::BLOCK_TABLES.contains(&kind) {
         Ok(Some(LakeTable::open(lake, kind).await?))
