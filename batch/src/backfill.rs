@@ -3,22 +3,22 @@
 //!
 //! The work is cut into chunks aligned to `chunk_blocks`; each chunk is fetched in HTTP batches
 //! of `batch_blocks` blocks (bounded by the client's concurrency and rps limits) and committed
-//! as one Delta append per table, `blocks` last: a block row means its other rows are there. What each table already covers is skipped, so a rerun, an
-//! overlapping range or a resume after `kill -9` lands every block exactly once. While chunk k
-//! is committed, chunk k+1 is being fetched.
+//! as one Delta append per table, `blocks` last: a block row means its other rows are there.
+//! A chunk heavier than its share of `max_memory` is committed in parts ([`crate::pipeline`]).
+//! What each table already covers is skipped, so a rerun, an overlapping range or a resume
+//! after `kill -9` lands every block exactly once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use chainx_evm::{AbiRegistry, BlockFetcher, FetchedBlock};
+use chainx_evm::{AbiRegistry, BlockFetcher};
 use chainx_tables::{BlockRanges, Fetch, Lake, LakeTable, TableKind};
 use chainx_telemetry::LakeMetrics;
-use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
 
-use crate::chunk::ChunkRows;
+use crate::pipeline::{self, Landing, Progress};
 pub use crate::summary::Summary;
 use crate::{Error, Result};
 
@@ -52,8 +52,12 @@ pub struct BackfillConfig {
     /// A folder of `<address>.json` ABIs for `decoded_calls` and `decoded_events`, besides the
     /// built-in signatures and events.
     pub abi_dir: Option<PathBuf>,
-    /// Blocks per Delta commit.
+    /// Blocks per Delta commit, at most: a commit is cut sooner when its rows reach their
+    /// share of `max_memory`.
     pub chunk_blocks: u64,
+    /// The memory the run may use, in bytes, whatever the range and `chunk_blocks`: the fetched
+    /// slices and the rows held for a commit are sized from it.
+    pub max_memory: u64,
     /// Blocks per HTTP request.
     pub batch_blocks: usize,
     /// Batches in flight at once; the RPC client bounds HTTP concurrency on top.
@@ -108,6 +112,7 @@ impl BackfillConfig {
             tables: TableKind::BACKFILL_DEFAULT.to_vec(),
             abi_dir: None,
             chunk_blocks: 1000,
+            max_memory: 512 << 20,
             batch_blocks: 10,
             parallel_batches: 16,
             metrics: None,
@@ -195,25 +200,31 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         bar: progress.clone(),
         txs: AtomicU64::new(0),
     };
+    if cfg.max_memory < pipeline::BASELINE + (128 << 20) {
+        return Err(Error::Config(format!(
+            "--max-memory {} MiB is below what the process itself takes (about {} MiB) plus room \
+             for rows; give at least {} MiB",
+            cfg.max_memory >> 20,
+            pipeline::BASELINE >> 20,
+            (pipeline::BASELINE >> 20) + 128
+        )));
+    }
     // A failed run leaves at most the files of its last, uncommitted chunk: `chainx lake vacuum`
     // removes them once past its retention (they cannot be told from another writer's yet).
-    let mut landing = Landing {
-        tables,
-        abis,
-        metrics: cfg.metrics.clone(),
-    };
+    let mut landing = Landing::new(tables, abis, cfg.metrics.clone());
     // Handles of their own for the fetching side, which re-reads coverage before each chunk.
     let mut watched = Vec::new();
     for kind in &kinds {
         watched.push(LakeTable::open_or_create(&lake, *kind).await?);
     }
-    run(fetcher, cfg, &todo, &mut watched, &mut landing, &progress, &mut summary).await?;
+    pipeline::run(fetcher, cfg, &todo, &mut watched, &mut landing, &progress, &mut summary).await?;
     summary.conflicts_retried = landing.tables.values().map(LakeTable::conflicts_retried).sum();
     progress.bar.finish_and_clear();
     summary.calls = stats.calls() - calls0;
     summary.http_requests = stats.http_requests() - http0;
     summary.retries = stats.retries() - retries0;
     summary.elapsed = started.elapsed();
+    summary.peak_memory = chainx_telemetry::ProcessMetrics::peak_rss_bytes();
     Ok(summary)
 }
 
@@ -232,160 +243,4 @@ async fn last_final(fetcher: &BlockFetcher, finality: Finality, head: u64) -> Re
             (block.number.to(), "the node's finalized block".to_string())
         }
     })
-}
-
-async fn run(
-    fetcher: &BlockFetcher,
-    cfg: &BackfillConfig,
-    todo: &BlockRanges,
-    watched: &mut [LakeTable],
-    landing: &mut Landing,
-    progress: &Progress,
-    summary: &mut Summary,
-) -> Result<()> {
-    // Producer and consumer run concurrently in this task: chunk k+1 is fetched while chunk k
-    // is encoded and committed. The channel holds one fetched chunk, which bounds memory to
-    // about three chunks. A fetch error travels the channel, so the commit before it still
-    // lands; a commit error ends `try_join` at once, cancelling the fetch.
-    //
-    // Another writer may land blocks of the range while this one runs: before each chunk, the
-    // tables' coverage is read again, and only what some table still lacks is fetched.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel(1);
-    let skipped = AtomicU64::new(0);
-    let skipped = &skipped;
-    let produce = async move {
-        for (from, to) in todo.chunks(cfg.chunk_blocks) {
-            let missing = match still_missing(watched, from, to).await {
-                Ok(missing) => missing,
-                Err(e) => {
-                    let _ = sender.send(Err(e)).await;
-                    break;
-                }
-            };
-            let late = (to - from + 1) - missing.len() as u64;
-            skipped.fetch_add(late, Ordering::Relaxed);
-            progress.bar.inc(late);
-            if missing.is_empty() {
-                continue;
-            }
-            let fetched = fetch_chunk(fetcher, cfg, from, to, &missing, progress).await;
-            let failed = fetched.is_err();
-            if sender.send(fetched).await.is_err() || failed {
-                break;
-            }
-        }
-        Ok::<(), Error>(())
-    };
-    let consume = async {
-        while let Some(chunk) = receiver.recv().await {
-            landing.commit_chunk(chunk?, summary).await?;
-        }
-        Ok::<(), Error>(())
-    };
-    futures::future::try_join(produce, consume).await?;
-    summary.skipped_blocks += skipped.load(Ordering::Relaxed);
-    Ok(())
-}
-
-/// The blocks of `from..=to` some table does not cover yet, as of now.
-async fn still_missing(watched: &mut [LakeTable], from: u64, to: u64) -> Result<Vec<u64>> {
-    let chunk = BlockRanges::span(from, to);
-    let mut landed = chunk.clone();
-    for table in watched.iter_mut() {
-        table.refresh().await?;
-        landed = landed.intersect(&table.covered()?);
-    }
-    Ok((from..=to).filter(|n| !landed.contains(*n)).collect())
-}
-
-/// The tables a run lands, and what it decodes events with.
-struct Landing {
-    tables: BTreeMap<TableKind, LakeTable>,
-    abis: AbiRegistry,
-    metrics: Option<LakeMetrics>,
-}
-
-impl Landing {
-    /// Lands one fetched chunk, one Delta commit per table: the log-derived tables first, then
-    /// transactions, then blocks (the reverse of [`TableKind`]'s order).
-    async fn commit_chunk(
-        &mut self,
-        (from, to, fetched): (u64, u64, Vec<FetchedBlock>),
-        summary: &mut Summary,
-    ) -> Result<()> {
-        let kinds: Vec<TableKind> = self.tables.keys().copied().collect();
-        let rows = ChunkRows::build(&fetched, &kinds, &mut self.abis).await?;
-        // The blocks fetched: the chunk less those other writers had landed before its fetch.
-        let mut adding = BlockRanges::new();
-        for f in &fetched {
-            adding.insert(f.number(), f.number());
-        }
-        if !self.tables.contains_key(&TableKind::Blocks) {
-            // Blocks landed means blocks done, whichever tables they landed in.
-            summary.blocks += fetched.len() as u64;
-        }
-        drop(fetched);
-        summary.events_undecodable += rows.events_undecodable;
-        for (kind, table) in self.tables.iter_mut().rev() {
-            let started = Instant::now();
-            // Each append lands only the blocks its table does not cover yet: after a crash
-            // between two commits one table may hold part of the chunk, and another writer may
-            // land some of it.
-            let landed = table.append_blocks(rows.batch(*kind)?, &adding, &[]).await?;
-            report(self.metrics.as_ref(), table, landed, started);
-            match kind {
-                TableKind::Blocks => summary.blocks += landed,
-                TableKind::Transactions => summary.transactions += landed,
-                TableKind::Logs => summary.logs += landed,
-                TableKind::TokenTransfers => summary.token_transfers += landed,
-                TableKind::DecodedEvents => summary.decoded_events += landed,
-                TableKind::DecodedCalls => summary.decoded_calls += landed,
-            }
-        }
-        tracing::debug!(from, to, "chunk landed");
-        Ok(())
-    }
-}
-
-/// A commit's metrics. The live-file count is skipped if the snapshot cannot list it: metrics
-/// never fail a backfill.
-fn report(metrics: Option<&LakeMetrics>, table: &LakeTable, rows: u64, started: Instant) {
-    if let Some(m) = metrics {
-        let name = table.kind().name();
-        m.committed(name, rows, started.elapsed());
-        if let Ok(files) = table.live_files() {
-            m.live_files(name, files.len());
-        }
-    }
-}
-
-async fn fetch_chunk(
-    fetcher: &BlockFetcher,
-    cfg: &BackfillConfig,
-    from: u64,
-    to: u64,
-    numbers: &[u64],
-    progress: &Progress,
-) -> Result<(u64, u64, Vec<FetchedBlock>)> {
-    let batches: Vec<Vec<FetchedBlock>> = futures::stream::iter(numbers.chunks(cfg.batch_blocks).map(<[u64]>::to_vec))
-        .map(|group| async move {
-            let fetched = fetcher.fetch(&group).await?;
-            let txs: usize = fetched.iter().map(|b| b.block.transactions.len()).sum();
-            let seen = progress.txs.fetch_add(txs as u64, Ordering::Relaxed) + txs as u64;
-            progress.bar.inc(group.len() as u64);
-            progress.bar.set_message(format!("{seen} txs"));
-            Ok::<_, Error>(fetched)
-        })
-        .buffer_unordered(cfg.parallel_batches)
-        .try_collect()
-        .await?;
-    let mut fetched: Vec<FetchedBlock> = batches.into_iter().flatten().collect();
-    fetched.sort_by_key(FetchedBlock::number);
-    Ok((from, to, fetched))
-}
-
-/// The bar, plus the transactions seen so far for its message.
-struct Progress {
-    bar: ProgressBar,
-    txs: AtomicU64,
 }

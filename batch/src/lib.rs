@@ -1,12 +1,13 @@
 //! The batch layer: jobs that land block ranges straight from the RPC into the lake.
 //!
-//! - [`backfill`]: `chainx backfill --from A --to B`: blocks, transactions, logs, token transfers
-//!   and decoded events.
+//! - [`backfill`]: `chainx backfill --from A --to B`: blocks, transactions, decoded calls, logs,
+//!   token transfers and decoded events, in memory bounded by a setting.
 //! - [`day`]: `chainx blocks-for-date`, a UTC day's block range (the daily DAG's input).
 
 pub mod backfill;
 mod chunk;
 pub mod day;
+mod pipeline;
 mod summary;
 
 pub use backfill::{backfill, BackfillConfig, Finality, Summary};

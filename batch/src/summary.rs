@@ -26,6 +26,8 @@ pub struct Summary {
     /// Where `to` was capped, and why (the finalized block, or N confirmations).
     pub capped: Option<(u64, String)>,
     pub elapsed: Duration,
+    /// The process's peak resident memory (`VmHWM`), where the OS tells it.
+    pub peak_memory: Option<u64>,
 }
 
 impl Summary {
@@ -67,6 +69,9 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64(),
             self.blocks_per_second()
         )?;
+        if let Some(bytes) = self.peak_memory {
+            write!(f, ", peak memory {} MiB", bytes >> 20)?;
+        }
         if let Some((at, why)) = &self.capped {
             write!(
                 f,

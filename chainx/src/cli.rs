@@ -56,8 +56,9 @@ pub struct SinkArgs {
     /// ... or once this many bytes of messages have been consumed since the last commit
     #[arg(long, env = "CHAINX_FLUSH_BYTES", default_value_t = 128 << 20, help_heading = "Lake")]
     pub flush_bytes: usize,
-    /// ... or after this many seconds (bounds the latency to a queryable row)
-    #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 5.0, help_heading = "Lake")]
+    /// ... or after this many seconds: the latency to a queryable row, and how many files a day
+    /// a table gains when the chain is slower than --flush-rows (2,880 a day at 30)
+    #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 30.0, help_heading = "Lake")]
     pub flush_interval: f64,
     /// Exit once every table asked for covers blocks 0..=N [default: run forever]
     #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
@@ -284,9 +285,13 @@ pub struct BackfillArgs {
     /// Skip receipts: one call per block instead of two; receipt_* columns stay null
     #[arg(long, env = "CHAINX_NO_RECEIPTS", help_heading = "Fetch", num_args = 0..=1, default_missing_value = "true")]
     pub no_receipts: Option<bool>,
-    /// Blocks per Delta commit (and per resume step) [default: 1000]
+    /// Blocks per Delta commit (and per resume step) at most; heavy blocks commit sooner, within
+    /// --max-memory [default: 1000]
     #[arg(long, env = "CHAINX_CHUNK_BLOCKS", help_heading = "Fetch")]
     pub chunk_blocks: Option<u64>,
+    /// Memory the run may use, in MiB, whatever the range and --chunk-blocks [default: 512]
+    #[arg(long, env = "CHAINX_MAX_MEMORY_MB", help_heading = "Fetch")]
+    pub max_memory: Option<u64>,
     /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
     #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
     pub batch_blocks: Option<usize>,

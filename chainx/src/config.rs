@@ -124,6 +124,7 @@ pub struct BackfillSection {
     pub tables: Option<Vec<String>>,
     pub abi_dir: Option<PathBuf>,
     pub chunk_blocks: Option<u64>,
+    pub max_memory_mb: Option<u64>,
     pub batch_blocks: Option<usize>,
     pub confirmations: Option<u64>,
     pub to_head: Option<bool>,
@@ -299,6 +300,9 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     cfg.abi_dir = args.abi_dir.clone().or_else(|| file.backfill.abi_dir.clone());
     if let Some(n) = args.chunk_blocks.or(file.backfill.chunk_blocks) {
         cfg.chunk_blocks = n;
+    }
+    if let Some(mb) = args.max_memory.or(file.backfill.max_memory_mb) {
+        cfg.max_memory = mb.saturating_mul(1 << 20);
     }
     if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
         cfg.batch_blocks = n;

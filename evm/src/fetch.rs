@@ -39,6 +39,24 @@ impl FetchedBlock {
             .transpose()
     }
 
+    /// About how many bytes the block takes in memory, parsed: what sizes a backfill's slices.
+    pub fn approx_bytes(&self) -> u64 {
+        let txs: usize = self.block.transactions.iter().map(|t| 400 + t.input.len()).sum();
+        let receipts: usize = self
+            .receipts
+            .iter()
+            .flatten()
+            .map(|r| {
+                300 + r
+                    .logs
+                    .iter()
+                    .map(|l| 150 + l.data.len() + 32 * l.topics.len())
+                    .sum::<usize>()
+            })
+            .sum();
+        (2_000 + txs + receipts) as u64
+    }
+
     pub fn to_rows(&self) -> Result<(BlockRow, Vec<TransactionRow>)> {
         let block = BlockRow::from_rpc(&self.block);
         let txs = self

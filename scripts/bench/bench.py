@@ -11,6 +11,13 @@ Wall time is the median of --runs runs; provider requests are counted in one fur
 tool through a counting proxy in front of anvil (JSON-RPC calls, what providers bill, and HTTP
 requests), which also records the replies the replay node serves. Prints ratios against cryo.
 
+Mainnet shape: testkit's mainnet_node serves 2,000 blocks shaped like mainnet's (150
+transactions, ~345 logs, 0.9 MB of JSON each), rendered before it listens and served from
+memory; chainx and cryo land blocks +
+transactions (with receipts) from it, and mainnet_node's `floor` downloads the same replies as
+the backfill asks them and throws them away (what no client can beat on this node). Wall time
+and peak RSS (`/usr/bin/time -v`) of each.
+
 Streaming: testkit's head_latency runs a real Kafka broker and anvil mining a block a second,
 and measures head-to-topic latency (head announced -> block readable in the topic) of
 `chainx block-clock` polling and over WebSocket, and of ethereum-etl's `stream` to Kafka.
@@ -239,6 +246,52 @@ def sink_throughput(args):
     return next(json.loads(line) for line in out.splitlines() if line.startswith("{"))
 
 
+def peak_rss_mb(log):
+    for line in log.splitlines():
+        if "Maximum resident set size" in line:
+            return int(line.split()[-1]) / 1024
+    return None
+
+
+def mainnet_shape(args, blocks=2000, first=18_000_000):
+    """chainx and cryo against the mainnet-shaped node, and the node's transfer floor."""
+    last = first + blocks - 1
+    # Rendered before it listens, then served as text: the clients' costs decide, not the node's.
+    node = subprocess.Popen([args.mainnet_node, "rendered", str(first), str(last)], stdout=subprocess.PIPE, text=True)
+    url = node.stdout.readline().strip()
+    timer = shutil.which("time") or "/usr/bin/time"
+    results = []
+
+    def measure(name, cmd, env=None):
+        out = tempfile.mkdtemp(prefix="bench-mainnet-")
+        start = time.perf_counter()
+        done = subprocess.run([timer, "-v"] + cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, **(env or {})})
+        seconds = time.perf_counter() - start
+        shutil.rmtree(out, ignore_errors=True)
+        if done.returncode != 0:
+            sys.exit(f"{name} failed on the mainnet-shaped node:\n{done.stderr[-2000:]}")
+        results.append({"tool": name, "seconds": seconds, "peak_rss_mb": peak_rss_mb(done.stderr)})
+
+    try:
+        chainx = lambda tables: lambda out: [args.chainx, "backfill", "--to-head", "--rpc-url", url, "--from",
+                                             str(first), "--to", str(last), "--lake", out, "--tables", tables]
+        measure("chainx blocks+transactions", chainx("blocks,transactions"), {"CHAINX_LOG": "warn"})
+        measure("chainx default tables (+ logs, transfers, events)",
+                chainx("blocks,transactions,logs,token_transfers,decoded_events"), {"CHAINX_LOG": "warn"})
+        code = ("import cryo; cryo.freeze(['blocks', 'transactions'], blocks=['%d:%d'], rpc=%r, output_dir=%s, "
+                "no_verbose=True)")
+        measure("cryo blocks+transactions", lambda out: [PYTHON, "-c", code % (first, last + 1, url, repr(out))])
+        floor = subprocess.run([args.mainnet_node, "floor", url, str(first), str(last)],
+                               check=True, capture_output=True, text=True).stdout
+        floor = json.loads(floor.strip().splitlines()[-1])
+        results.append({"tool": "transfer floor (download the same replies, discard)", "seconds": floor["seconds"],
+                        "peak_rss_mb": None, "bytes": floor["bytes"]})
+    finally:
+        node.kill()
+    return {"blocks": blocks, "results": results}
+
+
 def table(title, results, blocks, with_requests):
     cryo = next(r for r in results if r["tool"].startswith("cryo"))["seconds"]
     print(f"\n{title}\n")
@@ -266,6 +319,7 @@ def main():
     ap.add_argument("--latency-blocks", type=int, default=60)
     ap.add_argument("--sink-throughput", help="testkit's sink_throughput binary")
     ap.add_argument("--sink-transactions", type=int, default=1_000_000)
+    ap.add_argument("--mainnet-node", help="testkit's mainnet_node binary (mainnet-shaped runs)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     PYTHON = sys.executable
@@ -293,12 +347,24 @@ def main():
         on_replay = [{"tool": name, "seconds": median_seconds(name, fn, replay_url, args.runs)} for name, fn in tools]
     finally:
         replay.kill()
+    mainnet = mainnet_shape(args) if args.mainnet_node else None
     budget = budget_use(args)
     latency = head_latency(args) if args.head_latency else []
     sink = sink_throughput(args) if args.sink_throughput else None
     print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
     table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
     table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
+    if mainnet:
+        res = mainnet["results"]
+        cryo = next(r for r in res if r["tool"].startswith("cryo"))["seconds"]
+        floor = res[-1]
+        print(f"\nmainnet-shaped node: {mainnet['blocks']} blocks, {floor['bytes'] / 1e9:.2f} GB of JSON "
+              f"(blocks + receipts); one run each\n")
+        print(f"{'tool':<52} {'wall s':>8} {'x cryo':>7} {'x floor':>8} {'peak RSS MB':>12}")
+        for r in res:
+            rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else "-"
+            print(f"{r['tool']:<52} {r['seconds']:>8.2f} {r['seconds'] / cryo:>7.2f} "
+                  f"{r['seconds'] / floor['seconds']:>8.2f} {rss:>12}")
     print(f"\nkey budget use through the NaaS gateway ({budget['keys']} keys x {budget['rps']} rps): "
           f"{budget['calls']} calls in {budget['seconds']:.1f} s = {budget['use']:.0%} of the budget "
           f"(target >= 90%), {budget['rejected']} 429s, peak {budget['peak_per_second']} calls/s on one key")
@@ -321,7 +387,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget,
-                       "head_latency": latency, "sink": sink}, f, indent=2)
+                       "head_latency": latency, "sink": sink, "mainnet": mainnet}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@
 //! blocks the stream landed.
 //!
 //! **Bounded latency.** A commit is cut every `flush_rows` buffered rows, every `flush_bytes`
-//! of messages consumed, every `flush_interval`, and whenever the input pauses (the sink has
-//! caught up).
+//! of messages consumed and every `flush_interval` (the latency to a queryable row); in a
+//! one-off load (`until_block`) also whenever the input pauses.
 //!
 //! **Reorgs.** A `removed` block event takes a block out: from the buffers if it has not landed,
 //! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
@@ -96,7 +96,7 @@ impl From<chainx_tables::Error> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A pause in the input this long flushes what is buffered.
+/// In a one-off load (`until_block`), a pause in the input this long flushes what is buffered.
 const IDLE_FLUSH: Duration = Duration::from_millis(100);
 
 /// Landed block hashes kept for reorgs: deeper than any reorg the clock follows.
@@ -334,11 +334,12 @@ impl LakeSink {
                 return Ok(summary);
             }
             let deadline = last_flush + self.cfg.flush_interval;
-            // With rows buffered, a pause in the input (the sink has caught up) lands them at once
-            // rather than at the deadline: commits stay as large as the input rate allows, and
-            // latency as low.
+            // A one-off load lands what it holds as soon as the input pauses, so that it finishes.
+            // A sink following the head does not: at the chain's pace every block is a pause,
+            // and a commit per block made 7,200 files per table a day. It commits by rows, bytes
+            // and `flush_interval`, the latency the user chose.
             let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
-            let wait_until = if buffered > 0 {
+            let wait_until = if buffered > 0 && self.cfg.until_block.is_some() {
                 deadline.min(Instant::now() + IDLE_FLUSH)
             } else {
                 deadline

@@ -74,7 +74,7 @@ fn append_op() -> DeltaOperation {
 
 /// `a`'s plan to append blocks `from..=to`, written and not committed.
 async fn planned_append(a: &LakeTable, from: u64, to: u64) -> Plan {
-    a.plan_append(&batch(from, to), &BlockRanges::span(from, to))
+    a.plan_append(&[batch(from, to)], &BlockRanges::span(from, to))
         .await
         .unwrap()
         .unwrap()

@@ -2,7 +2,7 @@
 //! Hive-partitioned Parquet folder (every `*.parquet` under the partition folders). The two must
 //! agree; tests and `chainx lake show` use these.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path as FsPath, PathBuf};
 
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
 use crate::table::LakeTable;
@@ -27,6 +28,80 @@ pub async fn delta_rows(table: &LakeTable) -> Result<Vec<RecordBatch>> {
 }
 
 impl LakeTable {
+    /// Rows in the current version, from the Delta log's per-file statistics (`numRecords`):
+    /// no data file is read, whatever the table's size. A file whose add action carries no
+    /// statistics (another writer's) is counted from its Parquet footer.
+    pub async fn row_count(&self) -> Result<u64> {
+        let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
+        let mut rows = 0u64;
+        let mut unknown = Vec::new();
+        for f in snapshot.log_data().iter() {
+            match f.num_records() {
+                Some(n) => rows += n as u64,
+                None => unknown.push(f.object_store_path()),
+            }
+        }
+        let store = self.delta().object_store();
+        for path in unknown {
+            let bytes = file_bytes(store.as_ref(), &path).await?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| Error::Parquet {
+                file: path.to_string(),
+                reason: e.to_string(),
+            })?;
+            rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+        }
+        Ok(rows)
+    }
+
+    /// Rows per value of the string column `column`, reading that column alone, a file at a time.
+    pub async fn counts_by(&self, column: &str) -> Result<BTreeMap<String, u64>> {
+        let store = self.delta().object_store();
+        let mut counts = BTreeMap::new();
+        for path in self.live_files()? {
+            let bytes = file_bytes(store.as_ref(), &path).await?;
+            let err = |e: &dyn std::fmt::Display| Error::Parquet {
+                file: path.to_string(),
+                reason: e.to_string(),
+            };
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| err(&e))?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+            for batch in builder.with_projection(mask).build().map_err(|e| err(&e))? {
+                let batch = batch.map_err(|e| err(&e))?;
+                let values = batch
+                    .column_by_name(column)
+                    .and_then(|c| c.as_string_opt::<i32>())
+                    .ok_or_else(|| self.table_error(format!("{column} is not a string column of {path}")))?;
+                for v in values.iter() {
+                    *counts.entry(v.unwrap_or("null").to_string()).or_default() += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The first `limit` rows in file order (partition order: the earliest days first),
+    /// reading only as many files as they take.
+    pub async fn first_rows(&self, limit: usize) -> Result<Vec<RecordBatch>> {
+        let store = self.delta().object_store();
+        let mut out = Vec::new();
+        let mut have = 0;
+        for path in self.live_files()? {
+            if have >= limit {
+                break;
+            }
+            let bytes = file_bytes(store.as_ref(), &path).await?;
+            for b in parquet_batches(bytes, path.as_ref())? {
+                let take = b.num_rows().min(limit - have);
+                have += take;
+                out.push(b.slice(0, take));
+                if have >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The current version's rows of `blocks`, each given as (number, `block_date` partition).
     /// Only those partitions' files are read: meant for a few recent blocks (the sink looks
     /// up the transactions of blocks landed before it restarted), not for a scan.

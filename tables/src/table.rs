@@ -192,8 +192,19 @@ impl LakeTable {
         adding: &BlockRanges,
         offsets: &[(String, i64)],
     ) -> Result<u64> {
+        self.append_batches(std::slice::from_ref(&batch), adding, offsets).await
+    }
+
+    /// [`LakeTable::append_blocks`] of rows given as several batches (a backfill's slices,
+    /// encoded as they were fetched), written to the same files without being concatenated.
+    pub async fn append_batches(
+        &mut self,
+        batches: &[RecordBatch],
+        adding: &BlockRanges,
+        offsets: &[(String, i64)],
+    ) -> Result<u64> {
         loop {
-            let Some((plan, rows)) = self.plan_append(&batch, adding).await? else {
+            let Some((plan, rows)) = self.plan_append(batches, adding).await? else {
                 return Ok(0);
             };
             let operation = DeltaOperation::Write {
@@ -216,25 +227,39 @@ impl LakeTable {
 
     /// Writes the files of the rows of `adding`'s blocks not covered yet; the plan and its row
     /// count, or `None` if every block is covered already.
-    pub(crate) async fn plan_append(&self, batch: &RecordBatch, adding: &BlockRanges) -> Result<Option<(Plan, u64)>> {
+    pub(crate) async fn plan_append(
+        &self,
+        batches: &[RecordBatch],
+        adding: &BlockRanges,
+    ) -> Result<Option<(Plan, u64)>> {
         let missing = adding.subtract(&self.covered()?);
         if !adding.is_empty() && missing.is_empty() {
             return Ok(None);
         }
-        let rows = if missing == *adding {
-            batch.clone()
-        } else {
-            self.rows_of_blocks(batch, &missing)?
-        };
-        let count = rows.num_rows() as u64;
+        let mut count = 0;
+        let mut writer: Option<RecordBatchWriter> = None;
+        for batch in batches {
+            let rows = if missing == *adding {
+                batch.clone()
+            } else {
+                self.rows_of_blocks(batch, &missing)?
+            };
+            if rows.num_rows() == 0 {
+                continue;
+            }
+            count += rows.num_rows() as u64;
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta_err(e))?),
+            };
+            w.write(rows).await.map_err(|e| self.delta_err(e))?;
+        }
         let mut plan = Plan {
             adds: missing,
             ..Plan::default()
         };
-        if count > 0 {
-            let mut writer = RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta_err(e))?;
-            writer.write(rows).await.map_err(|e| self.delta_err(e))?;
-            let adds = writer.flush().await.map_err(|e| self.delta_err(e))?;
+        if let Some(mut w) = writer {
+            let adds = w.flush().await.map_err(|e| self.delta_err(e))?;
             plan.actions.extend(adds.into_iter().map(Action::Add));
         }
         Ok(Some((plan, count)))

