@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use chainx_evm::{AbiRegistry, BlockFetcher};
+use chainx_evm::{AbiRegistry, BlockFetcher, EtherscanAbis};
 use chainx_tables::{BlockRanges, Fetch, Lake, LakeTable, TableKind};
 use chainx_telemetry::LakeMetrics;
 use indicatif::ProgressBar;
@@ -34,6 +34,26 @@ pub enum Finality {
     Head,
 }
 
+/// Where ABIs come from besides the built-in ones and the folder; its `Debug` hides the key.
+#[derive(Clone)]
+pub struct EtherscanSource {
+    /// e.g. `https://api.etherscan.io/api`
+    pub url: String,
+    pub key: Option<String>,
+    /// Answers are cached here across runs (shared with the decoder's).
+    pub cache_dir: PathBuf,
+}
+
+impl std::fmt::Debug for EtherscanSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtherscanSource")
+            .field("url", &chainx_evm::redact_url(&self.url))
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BackfillConfig {
     /// First block, inclusive.
@@ -52,6 +72,9 @@ pub struct BackfillConfig {
     /// A folder of `<address>.json` ABIs for `decoded_calls` and `decoded_events`, besides the
     /// built-in signatures and events.
     pub abi_dir: Option<PathBuf>,
+    /// An Etherscan-compatible endpoint for the ABIs of the other contracts, as the stream's
+    /// decoder asks it (so both paths decode alike).
+    pub etherscan: Option<EtherscanSource>,
     /// Blocks per Delta commit, at most: a commit is cut sooner when its rows reach their
     /// share of `max_memory`.
     pub chunk_blocks: u64,
@@ -111,6 +134,7 @@ impl BackfillConfig {
             receipts: true,
             tables: TableKind::BACKFILL_DEFAULT.to_vec(),
             abi_dir: None,
+            etherscan: None,
             chunk_blocks: 1000,
             max_memory: 512 << 20,
             batch_blocks: 10,
@@ -145,6 +169,11 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     let mut abis = AbiRegistry::builtin();
     if let Some(dir) = &cfg.abi_dir {
         abis = abis.with_folder(dir).map_err(|e| Error::Config(e.to_string()))?;
+    }
+    if let Some(e) = &cfg.etherscan {
+        let source =
+            EtherscanAbis::new(&e.url, e.key.clone(), &e.cache_dir).map_err(|e| Error::Config(e.to_string()))?;
+        abis = abis.with_etherscan(source);
     }
     let lake = Lake::parse(&cfg.lake)?.with_options(cfg.lake_options.clone());
     // Baseline first: the summary counts every request this run makes, the head check included.

@@ -10,7 +10,7 @@ pub mod day;
 mod pipeline;
 mod summary;
 
-pub use backfill::{backfill, BackfillConfig, Finality, Summary};
+pub use backfill::{backfill, BackfillConfig, EtherscanSource, Finality, Summary};
 pub use day::{blocks_for_date, DayBlocks};
 
 #[derive(Debug, thiserror::Error)]

@@ -359,3 +359,83 @@ async fn the_range_stops_at_the_finalized_block_unless_told_otherwise() {
     assert_eq!((s.blocks, s.capped), (10, None));
     assert_exactly(lake.path(), 0, m.last_block).await;
 }
+
+/// `decoded_calls` from the backfill, with the generator's ABIs served by an Etherscan-compatible
+/// endpoint (a FAKE answering Etherscan's `getabi` format from the ABI folder: Etherscan itself
+/// cannot run here) instead of a folder: every generator call decodes to its function, and the
+/// endpoint is asked once per contract, not per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoded_calls_land_with_abis_from_an_etherscan_endpoint() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use chainx_testkit::rpc_server::{path_handler, Reply, RpcServer};
+
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let folder = tempfile::tempdir().unwrap();
+    let served = chainx_testkit::anvil::write_abi_folder(folder.path());
+    let asked = Arc::new(AtomicU64::new(0));
+    let (dir, count) = (folder.path().to_path_buf(), asked.clone());
+    let etherscan = RpcServer::start(path_handler(move |path, _| {
+        let (dir, count) = (dir.clone(), count.clone());
+        async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            let address = path.split("address=").nth(1).unwrap_or_default().split('&').next().unwrap_or_default();
+            match std::fs::read_to_string(dir.join(format!("{}.json", address.to_lowercase()))) {
+                Ok(abi) => Reply::Json(serde_json::json!({"status": "1", "message": "OK", "result": abi})),
+                Err(_) => Reply::Json(
+                    serde_json::json!({"status": "0", "message": "NOTOK", "result": "Contract source code not verified"}),
+                ),
+            }
+        }
+    }))
+    .await;
+    let lake = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = common::to_head(m.first_block, m.last_block, lake.path().to_str().unwrap());
+    cfg.tables = vec![TableKind::Transactions, TableKind::DecodedCalls];
+    cfg.etherscan = Some(chainx_batch::EtherscanSource {
+        url: etherscan.url.clone(),
+        key: Some("ETHERSCAN-SECRET".to_string()),
+        cache_dir: cache.path().to_path_buf(),
+    });
+    assert!(
+        !format!("{cfg:?}").contains("ETHERSCAN-SECRET"),
+        "the key shows in Debug"
+    );
+    let summary = run(rpc(&anvil.url), &cfg).await.unwrap();
+    assert_eq!(summary.decoded_calls, m.tx_kind.contract_interaction, "{summary}");
+
+    let calls = common::delta_rows(lake.path(), TableKind::DecodedCalls).await;
+    let by_hash: BTreeMap<String, (Option<String>, Option<String>)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["hash"].clone().unwrap(),
+                (c["function_name"].clone(), c["abi_source"].clone()),
+            )
+        })
+        .collect();
+    assert_eq!(by_hash.len(), calls.len(), "a call landed twice");
+    let sent: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(chainx_testkit::anvil::chain_dir().join("calls.json")).unwrap())
+            .unwrap();
+    for c in &sent {
+        let (function, _) = &by_hash[c["hash"].as_str().unwrap()];
+        assert_eq!(function.as_deref(), c["function"].as_str(), "{c}");
+    }
+    let from_etherscan = by_hash
+        .values()
+        .filter(|(_, s)| s.as_deref() == Some("etherscan"))
+        .count();
+    assert!(from_etherscan > 0, "no call decoded with an ABI from the endpoint");
+    let contracts: std::collections::BTreeSet<&str> = calls.iter().filter_map(|c| c["to_address"].as_deref()).collect();
+    let asked = asked.load(Ordering::SeqCst);
+    assert!(
+        asked as usize <= contracts.len(),
+        "{asked} requests for {} contracts ({} served)",
+        contracts.len(),
+        served.len()
+    );
+}

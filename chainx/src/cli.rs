@@ -282,6 +282,13 @@ pub struct BackfillArgs {
     /// Folder of <address>.json ABIs for decoded_calls and decoded_events, besides the built-in ones
     #[arg(long, env = "CHAINX_ABI_DIR", help_heading = "Tables")]
     pub abi_dir: Option<PathBuf>,
+    /// Etherscan-compatible API for other contracts' ABIs, as the tx-decoder's; its key comes
+    /// from CHAINX_ETHERSCAN_KEY
+    #[arg(long, env = "CHAINX_ETHERSCAN_URL", help_heading = "Tables")]
+    pub etherscan_url: Option<String>,
+    /// Where fetched ABIs are cached [default: ~/.cache/chainx/abi]
+    #[arg(long, env = "CHAINX_ABI_CACHE", help_heading = "Tables")]
+    pub abi_cache: Option<PathBuf>,
     /// Skip receipts: one call per block instead of two; receipt_* columns stay null
     #[arg(long, env = "CHAINX_NO_RECEIPTS", help_heading = "Fetch", num_args = 0..=1, default_missing_value = "true")]
     pub no_receipts: Option<bool>,

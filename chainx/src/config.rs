@@ -298,6 +298,11 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
         None => TableKind::BACKFILL_DEFAULT.to_vec(),
     };
     cfg.abi_dir = args.abi_dir.clone().or_else(|| file.backfill.abi_dir.clone());
+    cfg.etherscan = args.etherscan_url.as_ref().map(|url| chainx_batch::EtherscanSource {
+        url: url.clone(),
+        key: etherscan_key(),
+        cache_dir: abi_cache_dir(args.abi_cache.as_deref()),
+    });
     if let Some(n) = args.chunk_blocks.or(file.backfill.chunk_blocks) {
         cfg.chunk_blocks = n;
     }
@@ -315,6 +320,19 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
         Finality::Finalized
     };
     Ok(cfg)
+}
+
+/// The Etherscan API key, from `CHAINX_ETHERSCAN_KEY` only (never a flag: it would show in `ps`).
+pub fn etherscan_key() -> Option<String> {
+    std::env::var("CHAINX_ETHERSCAN_KEY").ok().filter(|k| !k.is_empty())
+}
+
+/// Where fetched ABIs are cached: `--abi-cache`, else `~/.cache/chainx/abi`.
+pub fn abi_cache_dir(arg: Option<&Path>) -> PathBuf {
+    match arg {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".to_string())).join(".cache/chainx/abi"),
+    }
 }
 
 /// For a `ws://`/`wss://` RPC URL: the same endpoint over HTTP(S), where calls go (newHeads stays
@@ -537,6 +555,23 @@ mod tests {
         let file: FileConfig = toml::from_str("[backfill]\ntables = [\"blocks\"]").unwrap();
         let cfg = backfill_config(&backfill_args(&["--from", "1", "--to", "2"]), &file).unwrap();
         assert_eq!(cfg.tables, vec![TableKind::Blocks]);
+        let args = backfill_args(&[
+            "--from",
+            "1",
+            "--to",
+            "2",
+            "--etherscan-url",
+            "https://api.example/api",
+            "--abi-cache",
+            "/tmp/abis",
+            "--max-memory",
+            "1024",
+        ]);
+        let cfg = backfill_config(&args, &FileConfig::default()).unwrap();
+        let etherscan = cfg.etherscan.as_ref().unwrap();
+        assert_eq!(etherscan.url, "https://api.example/api");
+        assert_eq!(etherscan.cache_dir, PathBuf::from("/tmp/abis"));
+        assert_eq!(cfg.max_memory, 1024 << 20);
         let args = backfill_args(&["--from", "1", "--to", "2", "--tables", "transactions,decoded_calls"]);
         let cfg = backfill_config(&args, &FileConfig::default()).unwrap();
         assert_eq!(cfg.tables, vec![TableKind::Transactions, TableKind::DecodedCalls]);

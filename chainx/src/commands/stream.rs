@@ -185,13 +185,8 @@ pub async fn tx_decoder(args: TxDecoderArgs) -> anyhow::Result<()> {
         abis = abis.with_folder(dir)?;
     }
     if let Some(url) = &args.etherscan_url {
-        let cache = match &args.abi_cache {
-            Some(p) => p.clone(),
-            None => std::path::PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".to_string()))
-                .join(".cache/chainx/abi"),
-        };
-        let key = std::env::var("CHAINX_ETHERSCAN_KEY").ok().filter(|k| !k.is_empty());
-        abis = abis.with_etherscan(EtherscanAbis::new(url, key, &cache)?);
+        let cache = crate::config::abi_cache_dir(args.abi_cache.as_deref());
+        abis = abis.with_etherscan(EtherscanAbis::new(url, crate::config::etherscan_key(), &cache)?);
     }
     tracing::info!(addresses = abis.known_addresses(), "ABIs loaded");
     let mut decoder = TxDecoder::new(&network, kafka, abis, Some(metrics));

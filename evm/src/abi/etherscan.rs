@@ -14,8 +14,8 @@ use super::AbiError;
 use crate::redact::redact_url;
 
 /// An Etherscan-compatible ABI endpoint (`?module=contract&action=getabi&address=A`), asked at
-/// most once per address; answers are cached in `cache_dir` across runs.
-#[derive(Debug)]
+/// most once per address; answers are cached in `cache_dir` across runs. Its `Debug` hides the
+/// key.
 pub struct EtherscanAbis {
     endpoint: String,
     api_key: Option<String>,
@@ -25,6 +25,16 @@ pub struct EtherscanAbis {
     /// must not turn into one request per transaction.
     backoff: Mutex<HashMap<Address, Instant>>,
     requests: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for EtherscanAbis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtherscanAbis")
+            .field("endpoint", &redact_url(&self.endpoint))
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long a failed lookup waits before the same address is asked again.
