@@ -2,18 +2,17 @@
 //! Hive-partitioned Parquet folder (every `*.parquet` under the partition folders). The two must
 //! agree; tests and `chainx lake show` use these.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
 
 use bytes::Bytes;
-use deltalake::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use deltalake::arrow::compute::filter_record_batch;
-use deltalake::arrow::datatypes::Int64Type;
+use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
+use crate::ranges::BlockRanges;
 use crate::table::LakeTable;
 
 /// All rows of the table's current version, partition column excluded (it lives in the paths).
@@ -106,15 +105,13 @@ impl LakeTable {
     /// Only those partitions' files are read: meant for a few recent blocks (the sink looks
     /// up the transactions of blocks landed before it restarted), not for a scan.
     pub async fn landed_rows_of_blocks(&mut self, blocks: &[(u64, String)]) -> Result<Vec<RecordBatch>> {
-        let column = self.kind().block_number_column();
         'again: loop {
             let mut out = Vec::new();
             for (date, files) in self.files_by_partition()? {
-                let wanted: BTreeSet<i64> = blocks
-                    .iter()
-                    .filter(|(_, d)| *d == date)
-                    .filter_map(|(n, _)| i64::try_from(*n).ok())
-                    .collect();
+                let mut wanted = BlockRanges::new();
+                for (n, _) in blocks.iter().filter(|(_, d)| *d == date) {
+                    wanted.insert(*n, *n);
+                }
                 if wanted.is_empty() {
                     continue;
                 }
@@ -124,15 +121,7 @@ impl LakeTable {
                         continue 'again;
                     };
                     for b in batches {
-                        let numbers = b
-                            .column_by_name(column)
-                            .ok_or_else(|| self.table_error(format!("file {path} lacks {column}")))?
-                            .as_primitive::<Int64Type>();
-                        let keep: BooleanArray = numbers
-                            .iter()
-                            .map(|n| Some(n.is_some_and(|n| wanted.contains(&n))))
-                            .collect();
-                        let kept = filter_record_batch(&b, &keep)?;
+                        let kept = self.rows_of_blocks(&b, &wanted)?;
                         if kept.num_rows() > 0 {
                             out.push(kept);
                         }

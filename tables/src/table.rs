@@ -266,7 +266,7 @@ impl LakeTable {
     }
 
     /// The rows of `batch` whose block is in `blocks`.
-    fn rows_of_blocks(&self, batch: &RecordBatch, blocks: &BlockRanges) -> Result<RecordBatch> {
+    pub(crate) fn rows_of_blocks(&self, batch: &RecordBatch, blocks: &BlockRanges) -> Result<RecordBatch> {
         let column = self.kind.block_number_column();
         let numbers = batch
             .column_by_name(column)
