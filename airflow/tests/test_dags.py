@@ -69,7 +69,7 @@ def test_dags_import_without_errors_or_cycles():
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert {"chainx_backfill", "chainx_daily"} <= set(bag.dag_ids)
+    assert {"chainx_backfill", "chainx_daily", "chainx_maintenance"} <= set(bag.dag_ids)
     for dag in bag.dags.values():
         dag.topological_sort()  # raises on a cycle
 
@@ -129,6 +129,36 @@ def test_daily_dag_lands_its_day(airflow_env, node, manifest, tmp_path):
     tables = lake_show(lake)
     assert tables["blocks"] == (day["blocks"], f"{first}-{last}")
     assert tables["transactions"] == (day["transactions"], f"{first}-{last}")
+
+
+def files_and_rows(lake: Path) -> dict[str, tuple[int, int]]:
+    """Per table: (live files, rows), from `chainx lake show`."""
+    out = subprocess.run([CHAINX, "lake", "show", "--lake", str(lake), "--rows", "0"],
+                         capture_output=True, text=True, check=True).stdout
+    return {m.group(1): (int(m.group(3)), int(m.group(2)))
+            for m in re.finditer(r"^(\w+): (\d+) rows in (\d+) files", out, re.M)}
+
+
+def test_maintenance_dag_compacts_vacuums_and_verifies(airflow_env, node, manifest, tmp_path):
+    lake = tmp_path / "lake"
+    last = manifest["last_block"]
+    # Six runs: six commits' files in each day they touch.
+    step = (last + 1 + 5) // 6
+    for start in range(0, last + 1, step):
+        subprocess.run([CHAINX, "backfill", "--to-head", "--rpc-url", node, "--lake", str(lake),
+                        "--from", str(start), "--to", str(min(start + step - 1, last))],
+                       check=True, capture_output=True)
+    before = files_and_rows(lake)
+    assert before["transactions"][0] > len(manifest["by_date"]), before
+    conf = {"lake": str(lake), "rpc_url": node, "chainx_bin": CHAINX, "retention_hours": 0}
+    airflow(airflow_env, "dags", "test", "chainx_maintenance", "-c", json.dumps(conf))
+    after = files_and_rows(lake)
+    for table in ("blocks", "transactions"):
+        assert after[table][1] == before[table][1], f"{table} rows changed: {before} -> {after}"
+        # One file a day is left, and the vacuum deleted every replaced one from the folders.
+        assert after[table][0] <= len(manifest["by_date"]), after
+        on_disk = [p for p in (lake / table).rglob("*.parquet") if "_delta_log" not in p.parts]
+        assert len(on_disk) == after[table][0], f"{len(on_disk)} files on disk for {after[table][0]} live"
 
 
 def test_blocks_for_date_refuses_a_day_the_chain_has_not_finished(node, manifest):

@@ -1,16 +1,18 @@
 //! `chainx backfill`: blocks `from..=to` into the tables asked for (`blocks`, `transactions`,
 //! `decoded_calls`, `logs`, `token_transfers`, `decoded_events`), fetching only what those need.
 //!
-//! The work is cut into chunks aligned to `chunk_blocks`; each chunk is fetched in HTTP batches
-//! of `batch_blocks` blocks (bounded by the client's concurrency and rps limits) and committed
-//! as one Delta append per table, `blocks` last: a block row means its other rows are there.
-//! A chunk heavier than its share of `max_memory` is committed in parts ([`crate::pipeline`]).
-//! What each table already covers is skipped, so a rerun, an overlapping range or a resume
-//! after `kill -9` lands every block exactly once.
+//! The work is cut into chunks aligned to `chunk_blocks`; before each chunk the tables'
+//! coverage is read again, and only blocks some table lacks are fetched, in HTTP batches of
+//! `batch_blocks` blocks (bounded by the client's concurrency and rps limits). Rows stream into
+//! each table's files as they are fetched; a table commits when its files reach
+//! `target_file_bytes` and when the run ends (`blocks` last) ([`crate::pipeline`]). What each
+//! table already covers is skipped, so a rerun, an overlapping range or a resume after
+//! `kill -9` lands every block exactly once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chainx_evm::{AbiRegistry, BlockFetcher, EtherscanAbis};
@@ -75,12 +77,14 @@ pub struct BackfillConfig {
     /// An Etherscan-compatible endpoint for the ABIs of the other contracts, as the stream's
     /// decoder asks it (so both paths decode alike).
     pub etherscan: Option<EtherscanSource>,
-    /// Blocks per Delta commit, at most: a commit is cut sooner when its rows reach their
-    /// share of `max_memory`.
+    /// Blocks between two reads of the tables' coverage (what other writers landed meanwhile
+    /// is not fetched again).
     pub chunk_blocks: u64,
     /// The memory the run may use, in bytes, whatever the range and `chunk_blocks`: the fetched
-    /// slices and the rows held for a commit are sized from it.
+    /// slices and the open files' row groups are sized from it.
     pub max_memory: u64,
+    /// A table's files are closed, and the table commits, once they hold this much Parquet.
+    pub target_file_bytes: u64,
     /// Blocks per HTTP request.
     pub batch_blocks: usize,
     /// Batches in flight at once; the RPC client bounds HTTP concurrency on top.
@@ -137,6 +141,7 @@ impl BackfillConfig {
             etherscan: None,
             chunk_blocks: 1000,
             max_memory: 512 << 20,
+            target_file_bytes: 128 << 20,
             batch_blocks: 10,
             parallel_batches: 16,
             metrics: None,
@@ -192,9 +197,12 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     if capped.is_some() {
         tracing::info!(to = cfg.to, last, source = %why, "capping the range: later blocks may still reorg");
     }
+    let layout = pipeline::file_layout(cfg.max_memory, kinds.len(), cfg.target_file_bytes);
     let mut tables = BTreeMap::new();
     for kind in &kinds {
-        tables.insert(*kind, LakeTable::open_or_create(&lake, *kind).await?);
+        let mut table = LakeTable::open_or_create(&lake, *kind).await?;
+        table.set_layout(layout);
+        tables.insert(*kind, table);
     }
 
     let want = if cfg.from <= last {
@@ -225,10 +233,10 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     progress.set_length(todo.count());
     progress.set_message("0 txs");
 
-    let progress = Progress {
+    let progress = Arc::new(Progress {
         bar: progress.clone(),
         txs: AtomicU64::new(0),
-    };
+    });
     if cfg.max_memory < pipeline::BASELINE + (128 << 20) {
         return Err(Error::Config(format!(
             "--max-memory {} MiB is below what the process itself takes (about {} MiB) plus room \
@@ -238,7 +246,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
             (pipeline::BASELINE >> 20) + 128
         )));
     }
-    // A failed run leaves at most the files of its last, uncommitted chunk: `chainx lake vacuum`
+    // A failed run leaves at most the files it had not committed yet: `chainx lake vacuum`
     // removes them once past its retention (they cannot be told from another writer's yet).
     let mut landing = Landing::new(tables, abis, cfg.metrics.clone());
     // Handles of their own for the fetching side, which re-reads coverage before each chunk.
@@ -246,7 +254,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     for kind in &kinds {
         watched.push(LakeTable::open_or_create(&lake, *kind).await?);
     }
-    pipeline::run(fetcher, cfg, &todo, &mut watched, &mut landing, &progress, &mut summary).await?;
+    pipeline::run(fetcher, cfg, &todo, watched, &mut landing, &progress, &mut summary).await?;
     summary.conflicts_retried = landing.tables.values().map(LakeTable::conflicts_retried).sum();
     progress.bar.finish_and_clear();
     summary.calls = stats.calls() - calls0;

@@ -1,4 +1,4 @@
-//! A fetched chunk as rows of the tables a run lands: blocks, transactions and decoded calls
+//! Fetched blocks as rows of the tables a run lands: blocks, transactions and decoded calls
 //! from the blocks; logs, token transfers and decoded events from the receipts' logs.
 
 use chainx_evm::{
@@ -13,7 +13,16 @@ use chainx_tables::{
 
 use crate::{Error, Result};
 
-/// One chunk's rows, for the tables asked for (the others stay empty).
+/// The logs of a block fetched with its receipts.
+fn logs_of(f: &FetchedBlock, number: u64) -> Result<Vec<chainx_evm::BlockLog>> {
+    f.logs()?.ok_or_else(|| {
+        Error::Config(format!(
+            "block {number} was fetched without receipts, which hold its logs"
+        ))
+    })
+}
+
+/// One slice's rows, for the tables asked for (the others stay empty).
 #[derive(Debug, Default)]
 pub(crate) struct ChunkRows {
     pub blocks: Vec<BlockRow>,
@@ -26,34 +35,53 @@ pub(crate) struct ChunkRows {
     pub events_undecodable: u64,
 }
 
+/// The tables made from the fetched data alone, which any thread can encode; the decoded
+/// tables need the ABI registry (and maybe Etherscan) of the landing side.
+pub(crate) fn is_plain(kind: TableKind) -> bool {
+    !matches!(kind, TableKind::DecodedEvents | TableKind::DecodedCalls)
+}
+
 impl ChunkRows {
-    pub(crate) async fn build(fetched: &[FetchedBlock], tables: &[TableKind], abis: &mut AbiRegistry) -> Result<Self> {
+    /// The rows of the plain tables among `tables` ([`is_plain`]).
+    pub(crate) fn plain(fetched: &[FetchedBlock], tables: &[TableKind]) -> Result<Self> {
         let wants = |k| tables.contains(&k);
-        let from_logs = wants(TableKind::Logs) || wants(TableKind::TokenTransfers) || wants(TableKind::DecodedEvents);
         let mut rows = ChunkRows::default();
         for f in fetched {
             let (block, txs) = f.to_rows()?;
-            if from_logs {
-                let logs = f.logs()?.ok_or_else(|| {
-                    Error::Config(format!(
-                        "block {} was fetched without receipts, which hold its logs",
-                        block.number
-                    ))
-                })?;
+            if wants(TableKind::Logs) || wants(TableKind::TokenTransfers) {
+                let logs = logs_of(f, block.number)?;
                 if wants(TableKind::TokenTransfers) {
                     rows.token_transfers
                         .extend(logs.iter().flat_map(|l| l.token_transfers()));
-                }
-                if wants(TableKind::DecodedEvents) {
-                    let (events, undecodable) = decode_events(abis, &logs).await;
-                    rows.decoded_events.extend(events);
-                    rows.events_undecodable += undecodable;
                 }
                 if wants(TableKind::Logs) {
                     rows.logs.extend(logs.into_iter().map(|l| l.row));
                 }
             }
-            if wants(TableKind::DecodedCalls) {
+            if wants(TableKind::Transactions) {
+                rows.transactions.extend(txs);
+            }
+            rows.blocks.push(block);
+        }
+        Ok(rows)
+    }
+
+    /// The rows of the decoded tables among `tables`.
+    pub(crate) async fn decoded(
+        fetched: &[FetchedBlock],
+        tables: &[TableKind],
+        abis: &mut AbiRegistry,
+    ) -> Result<Self> {
+        let mut rows = ChunkRows::default();
+        for f in fetched {
+            let (block, txs) = f.to_rows()?;
+            if tables.contains(&TableKind::DecodedEvents) {
+                let logs = logs_of(f, block.number)?;
+                let (events, undecodable) = decode_events(abis, &logs).await;
+                rows.decoded_events.extend(events);
+                rows.events_undecodable += undecodable;
+            }
+            if tables.contains(&TableKind::DecodedCalls) {
                 // The stream's decoder reads the contract interactions alone: so does this.
                 for tx in txs.iter().filter(|t| t.tx_kind == TxKind::ContractInteraction) {
                     let call = abis
@@ -62,10 +90,6 @@ impl ChunkRows {
                     rows.decoded_calls.push(DecodedCallRow::new(tx, call));
                 }
             }
-            if wants(TableKind::Transactions) {
-                rows.transactions.extend(txs);
-            }
-            rows.blocks.push(block);
         }
         Ok(rows)
     }

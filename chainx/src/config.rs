@@ -125,6 +125,7 @@ pub struct BackfillSection {
     pub abi_dir: Option<PathBuf>,
     pub chunk_blocks: Option<u64>,
     pub max_memory_mb: Option<u64>,
+    pub target_file_mb: Option<u64>,
     pub batch_blocks: Option<usize>,
     pub confirmations: Option<u64>,
     pub to_head: Option<bool>,
@@ -308,6 +309,12 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     }
     if let Some(mb) = args.max_memory.or(file.backfill.max_memory_mb) {
         cfg.max_memory = mb.saturating_mul(1 << 20);
+    }
+    if let Some(mb) = args.target_file_mb.or(file.backfill.target_file_mb) {
+        if mb == 0 {
+            bail!("--target-file-mb must be at least 1");
+        }
+        cfg.target_file_bytes = mb.saturating_mul(1 << 20);
     }
     if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
         cfg.batch_blocks = n;

@@ -73,11 +73,13 @@ impl FetchedBlock {
     }
 }
 
-#[derive(Debug)]
+/// Clones share the client and what was learnt of the node (whether it has
+/// `eth_getBlockReceipts`).
+#[derive(Debug, Clone)]
 pub struct BlockFetcher {
     client: Arc<RpcClient>,
     receipts: bool,
-    block_receipts: AtomicBool,
+    block_receipts: Arc<AtomicBool>,
 }
 
 impl BlockFetcher {
@@ -85,7 +87,7 @@ impl BlockFetcher {
         BlockFetcher {
             client,
             receipts,
-            block_receipts: AtomicBool::new(true),
+            block_receipts: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -126,7 +128,32 @@ impl BlockFetcher {
                 calls.push(Call::new("eth_getBlockReceipts", json!([hex(*n)])));
             }
         }
-        let mut results = self.client.batch_all(&calls).await?.into_iter();
+        let results = self.client.batch_all(&calls).await?;
+        // Parsing a mainnet block's megabyte of JSON is most of a backfill's work: on the
+        // blocking pool, batches parse in parallel with each other and with the rows being
+        // encoded, on every core.
+        let this = self.clone();
+        let wanted = numbers.to_vec();
+        let (mut out, need_receipts) =
+            tokio::task::spawn_blocking(move || this.parse_fetched(&wanted, by_block, results))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        for i in need_receipts {
+            let receipts = self.receipts_per_tx(&out[i].block).await?;
+            out[i].receipts = Some(receipts);
+        }
+        Ok(out)
+    }
+
+    /// The replies to [`BlockFetcher::fetch`]'s batch as blocks, and the positions of those
+    /// whose receipts are still to fetch one by one.
+    fn parse_fetched(
+        &self,
+        numbers: &[u64],
+        by_block: bool,
+        results: Vec<CallResult>,
+    ) -> Result<(Vec<FetchedBlock>, Vec<usize>)> {
+        let mut results = results.into_iter();
         let mut out = Vec::with_capacity(numbers.len());
         let mut need_receipts = Vec::new();
         for &n in numbers {
@@ -155,11 +182,7 @@ impl BlockFetcher {
             };
             out.push(FetchedBlock { block, receipts });
         }
-        for i in need_receipts {
-            let receipts = self.receipts_per_tx(&out[i].block).await?;
-            out[i].receipts = Some(receipts);
-        }
-        Ok(out)
+        Ok((out, need_receipts))
     }
 
     /// Blocks with transaction hashes only (`eth_getBlockByNumber(n, false)`): one call per

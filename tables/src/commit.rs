@@ -45,6 +45,9 @@ pub(crate) struct Plan {
     pub adds: BlockRanges,
     /// Blocks leaving coverage.
     pub drops: BlockRanges,
+    /// When the plan goes stale, keep its files for the caller to rewrite (a streaming
+    /// append's, which hold rows no longer in memory) instead of deleting them.
+    pub keep_written_if_stale: bool,
 }
 
 impl Plan {
@@ -152,7 +155,9 @@ impl LakeTable {
                     self.refresh().await?;
                     covered = self.covered()?;
                     if !self.plan_holds(plan, &covered)? {
-                        self.delete_written(plan).await;
+                        if !plan.keep_written_if_stale {
+                            self.delete_written(plan).await;
+                        }
                         return Ok(Outcome::Stale);
                     }
                 }

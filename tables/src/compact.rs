@@ -1,6 +1,7 @@
 //! Compaction: a streaming sink commits often, so partitions fill with small files. This merges
-//! each partition's files into one (rows sorted by block, then position), commits the swap as
-//! one Delta `OPTIMIZE` (no data change, coverage untouched). The files it replaced stay until
+//! each partition's small files into files of the target size (rows sorted by block, then
+//! position), in bounded memory, and commits the swap as one Delta `OPTIMIZE` (no data change,
+//! coverage untouched). The files it replaced stay until
 //! `lake vacuum` deletes them past its retention: a reader (Spark, Trino, delta-rs) that planned
 //! its query on the snapshot before the swap still reads them (deleting them at once failed such
 //! queries with "file does not exist", seen through the Spark Thrift server), and a plain listing
@@ -17,7 +18,7 @@ use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use deltalake::kernel::{Action, Remove};
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::DeltaWriter;
 use deltalake::Path;
 
 use crate::commit::{Outcome, Plan};
@@ -34,6 +35,32 @@ pub struct CompactSummary {
     pub files_after: usize,
     /// Files taken out of the table (deleted by a vacuum past its retention).
     pub files_replaced: usize,
+}
+
+/// A live data file.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveFile {
+    pub path: Path,
+    pub size: i64,
+    /// The least and greatest block number of its rows, if its add action has statistics.
+    pub blocks: Option<(u64, u64)>,
+}
+
+impl LiveFile {
+    /// Whether the file may hold rows of some of `numbers` (a file without statistics may).
+    pub fn may_hold(&self, mut numbers: impl Iterator<Item = u64>) -> bool {
+        match self.blocks {
+            None => true,
+            Some((least, greatest)) => numbers.any(|n| (least..=greatest).contains(&n)),
+        }
+    }
+}
+
+/// The `minValues`/`maxValues` of `column` in an add action's statistics.
+fn block_span(stats: &str, column: &str) -> Option<(u64, u64)> {
+    let stats: serde_json::Value = serde_json::from_str(stats).ok()?;
+    let bound = |key: &str| stats.get(key)?.get(column)?.as_u64();
+    Some((bound("minValues")?, bound("maxValues")?))
 }
 
 /// Days since 1970-01-01 of `YYYY-MM-DD`.
@@ -60,10 +87,12 @@ pub(crate) fn remove(path: &Path, date: &str, size: i64, data_change: bool, now:
 }
 
 impl LakeTable {
-    /// The live files, with their sizes, by `block_date` partition value.
-    pub(crate) fn files_by_partition(&self) -> Result<BTreeMap<String, Vec<(Path, i64)>>> {
-        let mut by_partition: BTreeMap<String, Vec<(Path, i64)>> = BTreeMap::new();
+    /// The live files by `block_date` partition value, with their sizes and, from the Delta
+    /// log's statistics, the blocks they hold.
+    pub(crate) fn files_by_partition(&self) -> Result<BTreeMap<String, Vec<LiveFile>>> {
+        let mut by_partition: BTreeMap<String, Vec<LiveFile>> = BTreeMap::new();
         let snapshot = self.delta().snapshot().map_err(|e| self.delta_error(e))?;
+        let column = self.kind().block_number_column();
         for f in snapshot.log_data().iter() {
             let path = f.object_store_path();
             let partition = path
@@ -77,7 +106,12 @@ impl LakeTable {
                     table: self.kind().name().to_string(),
                     reason: format!("file {path} is outside a {PARTITION_COLUMN}= folder"),
                 })?;
-            by_partition.entry(partition).or_default().push((path, f.size()));
+            let blocks = f.stats().and_then(|stats| block_span(&stats, column));
+            by_partition.entry(partition).or_default().push(LiveFile {
+                path,
+                size: f.size(),
+                blocks,
+            });
         }
         Ok(by_partition)
     }
@@ -150,56 +184,139 @@ impl LakeTable {
         }
     }
 
-    /// The merge of every partition's files on the current snapshot; `None` if a file vanished
-    /// while it was read.
+    /// The merge of every partition's small files on the current snapshot; `None` if a file
+    /// vanished while it was read.
+    ///
+    /// Memory holds one group of files at a time, not a partition: files are taken in order of
+    /// their first block, and files whose block spans overlap (writers that interleaved) are
+    /// merged and sorted together; the rows stream into files of the target size, and each
+    /// partition's files are closed before the next partition is read.
     pub(crate) async fn plan_compaction(&mut self) -> Result<Option<(Plan, CompactSummary)>> {
         let by_partition = self.files_by_partition()?;
         let mut summary = CompactSummary {
             files_before: by_partition.values().map(Vec::len).sum(),
             ..Default::default()
         };
-        let schema = self.kind().schema();
         let mut plan = Plan::default();
-        let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
         let now = chrono::Utc::now().timestamp_millis();
-        for (date, files) in &by_partition {
-            if files.len() < 2 {
-                summary.files_after += files.len();
+        // A file of half the target is done: merging it would only move its rows.
+        let small = self.layout().target_file_bytes / 2;
+        for (date, files) in by_partition {
+            let (mut merging, done): (Vec<LiveFile>, Vec<LiveFile>) =
+                files.into_iter().partition(|f| (f.size.max(0) as u64) < small);
+            summary.files_after += done.len();
+            if merging.len() < 2 {
+                summary.files_after += merging.len();
                 continue;
             }
-            let mut batches = Vec::new();
-            for (path, size) in files {
-                let Some(read) = self.read_live_file(path, date).await? else {
-                    return Ok(None);
-                };
-                batches.extend(read);
-                plan.actions.push(remove(path, date, *size, false, now));
+            merging.sort_by_key(|f| f.blocks.map_or(0, |(least, _)| least));
+            // Output files are cut by the bytes of the files merged into them: the same rows
+            // in the same encoding come out about as large.
+            let target = self.layout().target_file_bytes;
+            let mut writer = self.file_writer()?.with_target_file_size(0);
+            let mut merged_bytes = 0u64;
+            let mut adds = Vec::new();
+            for group in overlapping_groups(merging) {
+                let group_bytes: u64 = group.iter().map(|f| f.size.max(0) as u64).sum();
+                if merged_bytes > 0 && merged_bytes + group_bytes > target {
+                    adds.extend(writer.flush().await.map_err(|e| self.delta_error(e))?);
+                    merged_bytes = 0;
+                }
+                merged_bytes += group_bytes;
+                let mut batches = Vec::new();
+                for file in &group {
+                    let Some(read) = self.read_live_file(&file.path, &date).await? else {
+                        return Ok(None);
+                    };
+                    batches.extend(read);
+                    plan.actions.push(remove(&file.path, &date, file.size, false, now));
+                }
+                writer
+                    .write(self.sorted(&batches)?)
+                    .await
+                    .map_err(|e| self.delta_error(e))?;
             }
-            let merged = concat_batches(&schema, &batches)?;
-            let sort_by = self.kind().dataset().sort_keys;
-            let keys: Vec<SortColumn> = sort_by
-                .iter()
-                .filter_map(|c| merged.column_by_name(c))
-                .map(|values| SortColumn {
-                    values: values.clone(),
-                    options: None,
-                })
-                .collect();
-            let order = lexsort_to_indices(&keys, None)?;
-            writer
-                .write(take_record_batch(&merged, &order)?)
-                .await
-                .map_err(|e| self.delta_error(e))?;
-            summary.partitions += 1;
-        }
-        if summary.partitions > 0 {
-            let adds = writer.flush().await.map_err(|e| self.delta_error(e))?;
+            adds.extend(writer.flush().await.map_err(|e| self.delta_error(e))?);
             summary.files_after += adds.len();
+            summary.partitions += 1;
             plan.actions.extend(adds.into_iter().map(|mut a| {
                 a.data_change = false;
                 Action::Add(a)
             }));
         }
         Ok(Some((plan, summary)))
+    }
+
+    /// `batches` as one batch in the table's sort order.
+    fn sorted(&self, batches: &[RecordBatch]) -> Result<RecordBatch> {
+        let merged = concat_batches(&self.kind().schema(), batches)?;
+        let keys: Vec<SortColumn> = self
+            .kind()
+            .dataset()
+            .sort_keys
+            .iter()
+            .filter_map(|c| merged.column_by_name(c))
+            .map(|values| SortColumn {
+                values: values.clone(),
+                options: None,
+            })
+            .collect();
+        let order = lexsort_to_indices(&keys, None)?;
+        Ok(take_record_batch(&merged, &order)?)
+    }
+}
+
+/// Files in order of their first block, grouped so that files whose block spans overlap share a
+/// group (a file without statistics overlaps everything after it).
+fn overlapping_groups(files: Vec<LiveFile>) -> Vec<Vec<LiveFile>> {
+    let mut groups: Vec<Vec<LiveFile>> = Vec::new();
+    let mut reach: Option<u64> = None;
+    for file in files {
+        let overlaps = match (reach, file.blocks) {
+            (Some(r), Some((least, _))) => least <= r,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let end = file.blocks.map_or(u64::MAX, |(_, greatest)| greatest);
+        match groups.last_mut() {
+            Some(group) if overlaps => {
+                group.push(file);
+                reach = reach.max(Some(end));
+            }
+            _ => {
+                groups.push(vec![file]);
+                reach = Some(end);
+            }
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, blocks: Option<(u64, u64)>) -> LiveFile {
+        LiveFile {
+            path: Path::from(name),
+            size: 1,
+            blocks,
+        }
+    }
+
+    #[test]
+    fn files_whose_blocks_interleave_share_a_group() {
+        let files = vec![
+            file("a", Some((0, 9))),
+            file("b", Some((10, 30))),
+            file("c", Some((20, 25))),
+            file("d", Some((31, 40))),
+            file("e", None),
+        ];
+        let groups: Vec<Vec<String>> = overlapping_groups(files)
+            .into_iter()
+            .map(|g| g.into_iter().map(|f| f.path.to_string()).collect())
+            .collect();
+        assert_eq!(groups, vec![vec!["a"], vec!["b", "c"], vec!["d", "e"]]);
     }
 }

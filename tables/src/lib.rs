@@ -6,6 +6,7 @@
 //! [`COVERAGE_KEY`]), so a writer knows exactly what has landed and never lands it twice, however
 //! many writers share the lake (the protocol: `commit.rs`).
 
+mod append;
 mod commit;
 mod compact;
 pub mod datasets;
@@ -22,6 +23,7 @@ mod unwind;
 mod vacuum;
 mod verify;
 
+pub use append::{Appender, FileLayout, Landed};
 pub use compact::CompactSummary;
 pub use datasets::{
     blocks_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch,

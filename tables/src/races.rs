@@ -241,3 +241,107 @@ async fn writers_racing_to_create_a_table_commit_it_once() {
         );
     }
 }
+
+/// A streaming append whose files were written before another writer landed some of its blocks:
+/// the commit rewrites them without those blocks, so each block lands once, and the files it
+/// wrote first are deleted.
+#[tokio::test]
+async fn streaming_append_leaves_out_blocks_another_writer_landed_meanwhile() {
+    let (dir, mut a, mut b) = two_writers().await;
+    let mut appender = a.appender().unwrap();
+    a.stream_into(&mut appender, &batch(0, 4), &BlockRanges::span(0, 4))
+        .await
+        .unwrap();
+    a.stream_into(&mut appender, &batch(5, 9), &BlockRanges::span(5, 9))
+        .await
+        .unwrap();
+    assert_eq!(b.append(batch(3, 6), 3, 6).await.unwrap(), 4);
+    let landed = a.commit_appender(appender).await.unwrap();
+    assert_eq!(landed.rows, 6, "blocks 0-2 and 7-9");
+    assert_eq!(landed.blocks, 6);
+    assert_eq!(row_counts(&dir).await, once_each(0..=9));
+    a.refresh().await.unwrap();
+    assert_eq!(a.covered().unwrap(), BlockRanges::span(0, 9));
+    // Only live files are left in the partition: the first files were deleted, not orphaned.
+    let on_disk = read::hive_files(&dir.path().join("blocks")).unwrap().len();
+    assert_eq!(on_disk, a.live_files().unwrap().len());
+}
+
+/// An unwind reads and rewrites only the files whose `block_number` statistics span the block:
+/// the day's other files stay as they are.
+#[tokio::test]
+async fn unwind_rewrites_only_the_files_holding_the_block() {
+    let (dir, mut a, _) = two_writers().await;
+    a.append(batch(0, 9), 0, 9).await.unwrap();
+    a.append(batch(10, 19), 10, 19).await.unwrap();
+    let by_day = a.files_by_partition().unwrap();
+    let files = &by_day["2024-03-01"];
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|f| f.blocks.is_some()), "no statistics: {files:?}");
+    let holding_0 = files.iter().find(|f| f.blocks == Some((0, 9))).unwrap().path.clone();
+    // The file of blocks 0-9 is taken away while the unwind runs: reading it would fail it.
+    let on_disk = dir.path().join("blocks").join(holding_0.as_ref());
+    let aside = dir.path().join("aside.parquet");
+    std::fs::rename(&on_disk, &aside).unwrap();
+    assert_eq!(a.unwind(&[removed(15)], &[]).await.unwrap(), 1);
+    std::fs::rename(&aside, &on_disk).unwrap();
+    let live = a.live_paths().unwrap();
+    assert!(
+        live.contains(holding_0.as_ref()),
+        "the file of blocks 0-9 was rewritten"
+    );
+    assert_eq!(live.len(), 2);
+    let mut expected = once_each(0..=19);
+    expected.remove(&15);
+    assert_eq!(row_counts(&dir).await, expected);
+}
+
+/// Compaction merges a day's small files into files of the target size, keeping each row once
+/// and in block order, and leaves files of the target size alone.
+#[tokio::test]
+async fn compaction_writes_files_of_the_target_size() {
+    let (dir, mut a, _) = two_writers().await;
+    // Appends big enough that rows, not the Parquet footer, make a file's size.
+    for k in 0..12 {
+        a.append(batch(k * 2000, k * 2000 + 1999), k * 2000, k * 2000 + 1999)
+            .await
+            .unwrap();
+    }
+    let one_file = a.files_by_partition().unwrap()["2024-03-01"][0].size as u64;
+    // Four appends' worth a file: three files out of twelve.
+    a.set_layout(crate::FileLayout {
+        target_file_bytes: 4 * one_file,
+        row_group_bytes: 1 << 20,
+    });
+    let summary = a.compact().await.unwrap();
+    assert_eq!(summary.files_before, 12);
+    assert!((2..=4).contains(&summary.files_after), "{summary:?}");
+    assert_eq!(row_counts(&dir).await, once_each(0..=23_999));
+    for b in read::delta_rows(&a).await.unwrap() {
+        let numbers = b
+            .column_by_name("number")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "rows out of block order");
+    }
+    let mut spans: Vec<(u64, u64)> = a.files_by_partition().unwrap()["2024-03-01"]
+        .iter()
+        .map(|f| f.blocks.unwrap())
+        .collect();
+    spans.sort();
+    assert!(spans.windows(2).all(|w| w[0].1 < w[1].0), "files overlap: {spans:?}");
+    // Its output files are of the target size already: a second compaction leaves them.
+    let sizes: Vec<i64> = a.files_by_partition().unwrap()["2024-03-01"]
+        .iter()
+        .map(|f| f.size)
+        .collect();
+    let again = a.compact().await.unwrap();
+    assert_eq!(
+        again.partitions,
+        0,
+        "{again:?}, sizes {sizes:?} against {}",
+        4 * one_file
+    );
+}

@@ -102,7 +102,7 @@ impl LakeTable {
     }
 
     /// The current version's rows of `blocks`, each given as (number, `block_date` partition).
-    /// Only those partitions' files are read: meant for a few recent blocks (the sink looks
+    /// Only the files of those partitions whose statistics span one of them are read: meant for a few recent blocks (the sink looks
     /// up the transactions of blocks landed before it restarted), not for a scan.
     pub async fn landed_rows_of_blocks(&mut self, blocks: &[(u64, String)]) -> Result<Vec<RecordBatch>> {
         'again: loop {
@@ -115,9 +115,10 @@ impl LakeTable {
                 if wanted.is_empty() {
                     continue;
                 }
-                for (path, _) in files {
+                let numbers = || blocks.iter().filter(|(_, d)| *d == date).map(|(n, _)| *n);
+                for file in files.iter().filter(|f| f.may_hold(numbers())) {
                     // A file another writer replaced since this snapshot: read the new one.
-                    let Some(batches) = self.read_live_file(&path, &date).await? else {
+                    let Some(batches) = self.read_live_file(&file.path, &date).await? else {
                         continue 'again;
                     };
                     for b in batches {

@@ -22,6 +22,8 @@ use deltalake::kernel::{Action, StructType};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use crate::append::FileLayout;
 use deltalake::{DeltaTable, DeltaTableBuilder, Path};
 use url::Url;
 
@@ -40,6 +42,7 @@ pub struct LakeTable {
     table: DeltaTable,
     /// Commits this handle retried after another writer committed first.
     pub(crate) conflicts_retried: u64,
+    layout: FileLayout,
 }
 
 /// Commits version 0 of a new table at `url`, or fails if any writer has. delta-rs would
@@ -143,9 +146,19 @@ impl LakeTable {
             kind,
             table,
             conflicts_retried: 0,
+            layout: FileLayout::default(),
         };
         this.check_schema()?;
         Ok(Some(this))
+    }
+
+    /// How the files this handle writes are laid out.
+    pub fn layout(&self) -> FileLayout {
+        self.layout
+    }
+
+    pub fn set_layout(&mut self, layout: FileLayout) {
+        self.layout = layout;
     }
 
     pub fn kind(&self) -> TableKind {
@@ -250,7 +263,7 @@ impl LakeTable {
             count += rows.num_rows() as u64;
             let w = match &mut writer {
                 Some(w) => w,
-                None => writer.insert(RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta_err(e))?),
+                None => writer.insert(self.file_writer()?),
             };
             w.write(rows).await.map_err(|e| self.delta_err(e))?;
         }

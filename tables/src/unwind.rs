@@ -1,6 +1,6 @@
 //! Unwinding reorganised blocks that have already landed: a reorg event names a block (number
-//! and hash) that left the canonical chain. Its rows are deleted by rewriting the files of its
-//! partition without them, and the block leaves the table's coverage, in one Delta commit (with
+//! and hash) that left the canonical chain. Its rows are deleted by rewriting the files that
+//! hold them (those of its partition whose `block_number` statistics span it) without them, and the block leaves the table's coverage, in one Delta commit (with
 //! the sink's offsets), so the replacement block can land and no reader ever sees both. The
 //! rewritten files stay for readers of older snapshots until `lake vacuum` (as compaction's do).
 
@@ -11,7 +11,7 @@ use deltalake::arrow::compute::filter_record_batch;
 use deltalake::arrow::datatypes::Int64Type;
 use deltalake::kernel::Action;
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::DeltaWriter;
 
 use crate::commit::{Outcome, Plan};
 use crate::compact::remove;
@@ -78,7 +78,7 @@ impl LakeTable {
         let by_partition = self.files_by_partition()?;
         let now = chrono::Utc::now().timestamp_millis();
         let mut plan = Plan::default();
-        let mut writer = RecordBatchWriter::for_table(self.delta()).map_err(|e| self.delta_error(e))?;
+        let mut writer = self.file_writer()?;
         let mut deleted = 0;
         let mut rewrite = false;
         let mut other_branch: BTreeSet<u64> = BTreeSet::new();
@@ -86,7 +86,10 @@ impl LakeTable {
             if !removed.iter().any(|r| &r.date == date) {
                 continue;
             }
-            for (path, size) in files {
+            let numbers = || removed.iter().filter(|r| &r.date == date).map(|r| r.number);
+            // Only the files whose block_number statistics span a removed block are read.
+            for file in files.iter().filter(|f| f.may_hold(numbers())) {
+                let (path, size) = (&file.path, &file.size);
                 let Some(batches) = self.read_live_file(path, date).await? else {
                     return Ok(Planned::Again);
                 };

@@ -83,10 +83,10 @@ impl Verifier {
         let txs = LakeTable::open(lake, TableKind::Transactions).await?;
         let mut days: BTreeMap<String, (Vec<Path>, Vec<Path>)> = BTreeMap::new();
         for (date, files) in blocks.files_by_partition()? {
-            days.entry(date).or_default().0 = files.into_iter().map(|(p, _)| p).collect();
+            days.entry(date).or_default().0 = files.into_iter().map(|f| f.path).collect();
         }
         for (date, files) in txs.files_by_partition()? {
-            days.entry(date).or_default().1 = files.into_iter().map(|(p, _)| p).collect();
+            days.entry(date).or_default().1 = files.into_iter().map(|f| f.path).collect();
         }
         Ok(Verifier {
             v: Verification {

@@ -30,6 +30,23 @@ fn hex_words(s: u64, words: usize) -> String {
     (0..words * 4).map(|k| format!("{:016x}", mix(s ^ k as u64))).collect()
 }
 
+/// `words` ABI-encoded argument words (no `0x`), shaped like mainnet calldata, about half zero
+/// bytes: addresses (12 leading zero bytes), amounts (most high bytes zero), and hashes or
+/// packed bytes (no zeros). Random words throughout made the lake's `input` column
+/// incompressible, which real calldata is not.
+fn abi_words(s: u64, words: usize) -> String {
+    (0..words)
+        .map(|k| {
+            let r = mix(s ^ ((k as u64) << 1));
+            match r % 4 {
+                0 => format!("{:0>64}", &hex_words(r, 1)[..40]),
+                1 | 2 => format!("{:064x}", r >> 8),
+                _ => hex_words(r, 1),
+            }
+        })
+        .collect()
+}
+
 fn hash(s: u64) -> String {
     format!("0x{}", hex_words(s, 1))
 }
@@ -131,7 +148,7 @@ impl MainnetShape {
                 "0x".to_string(),
             ),
             Shape::Erc20 => {
-                let input = format!("0xa9059cbb{}{}", &padded(&self.account(s >> 12))[2..], hex_words(s, 1));
+                let input = format!("0xa9059cbb{}{:064x}", &padded(&self.account(s >> 12))[2..], s >> 4);
                 (self.token(s >> 4), 0, input)
             }
             Shape::Swap => {
@@ -139,10 +156,10 @@ impl MainnetShape {
                 (
                     self.router(),
                     (s % 3) as u128 * 1_000_000_000_000_000,
-                    format!("0x38ed1739{}", hex_words(s, words)),
+                    format!("0x38ed1739{}", abi_words(s, words)),
                 )
             }
-            Shape::Large => (self.pair(s), 0, format!("0x1cff79cd{}", hex_words(s, 300))),
+            Shape::Large => (self.pair(s), 0, format!("0x1cff79cd{}", abi_words(s, 300))),
         };
         let base = self.base_fee(n);
         let tip = 100_000_000 + s % 2_000_000_000;

@@ -46,12 +46,20 @@ pub async fn show(args: LakeShowArgs) -> anyhow::Result<()> {
 }
 
 pub async fn compact(args: LakeCompactArgs) -> anyhow::Result<()> {
+    if args.target_file_mb == 0 {
+        anyhow::bail!("--target-file-mb must be at least 1");
+    }
     let file = FileConfig::load(args.config.config.as_deref())?;
     let lake = lake(&args.lake, &file.lake)?;
+    let layout = chainx_tables::FileLayout {
+        target_file_bytes: args.target_file_mb << 20,
+        ..Default::default()
+    };
     for kind in TableKind::ALL {
         let Some(mut table) = open(&lake, kind).await? else {
             continue;
         };
+        table.set_layout(layout);
         let s = table.compact().await?;
         println!(
             "{}: {} partitions compacted, {} files -> {}, {} replaced (a vacuum past its retention deletes them)",

@@ -131,15 +131,9 @@ async fn main() {
             "--lake",
         ])
         .arg(lake.path())
-        // Synthetic blocks and transactions only: the per-block topics stay empty.
-        .args([
-            "--flush-rows",
-            "100000",
-            "--until-block",
-            &until,
-            "--tables",
-            "blocks,transactions",
-        ])
+        // At the default flush settings. Synthetic blocks and transactions only: the per-block
+        // topics stay empty.
+        .args(["--until-block", &until, "--tables", "blocks,transactions"])
         .env("CHAINX_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
