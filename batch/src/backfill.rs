@@ -5,7 +5,8 @@
 //! coverage is read again, and only blocks some table lacks are fetched, in HTTP batches of
 //! `batch_blocks` blocks (bounded by the client's concurrency and rps limits). Rows stream into
 //! each table's files as they are fetched; a table commits when its files reach
-//! `target_file_bytes` and when the run ends (`blocks` last) ([`crate::pipeline`]). What each
+//! `target_file_bytes`, every table at least every `commit_interval`, and when the run ends
+//! (`blocks` last) ([`crate::pipeline`]). What each
 //! table already covers is skipped, so a rerun, an overlapping range or a resume after
 //! `kill -9` lands every block exactly once.
 
@@ -85,6 +86,8 @@ pub struct BackfillConfig {
     pub max_memory: u64,
     /// A table's files are closed, and the table commits, once they hold this much Parquet.
     pub target_file_bytes: u64,
+    /// Every table commits at least this often, whatever its files hold: what a kill loses.
+    pub commit_interval: std::time::Duration,
     /// Blocks per HTTP request.
     pub batch_blocks: usize,
     /// Batches in flight at once; the RPC client bounds HTTP concurrency on top.
@@ -142,6 +145,7 @@ impl BackfillConfig {
             chunk_blocks: 1000,
             max_memory: 512 << 20,
             target_file_bytes: 128 << 20,
+            commit_interval: std::time::Duration::from_secs(300),
             batch_blocks: 10,
             parallel_batches: 16,
             metrics: None,
@@ -248,7 +252,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     }
     // A failed run leaves at most the files it had not committed yet: `chainx lake vacuum`
     // removes them once past its retention (they cannot be told from another writer's yet).
-    let mut landing = Landing::new(tables, abis, cfg.metrics.clone());
+    let mut landing = Landing::new(tables, abis, cfg.metrics.clone(), cfg.commit_interval);
     // Handles of their own for the fetching side, which re-reads coverage before each chunk.
     let mut watched = Vec::new();
     for kind in &kinds {

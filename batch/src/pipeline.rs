@@ -242,16 +242,26 @@ pub(crate) struct Landing {
     /// commit: the writer weighs pages before compression, so a commit at its estimate of the
     /// target would make files a fraction of it.
     written_per_estimated: BTreeMap<TableKind, f64>,
+    /// Every table commits at least this often, bounding what a kill loses.
+    commit_interval: std::time::Duration,
+    last_commit: Instant,
 }
 
 impl Landing {
-    pub(crate) fn new(tables: BTreeMap<TableKind, LakeTable>, abis: AbiRegistry, metrics: Option<LakeMetrics>) -> Self {
+    pub(crate) fn new(
+        tables: BTreeMap<TableKind, LakeTable>,
+        abis: AbiRegistry,
+        metrics: Option<LakeMetrics>,
+        commit_interval: std::time::Duration,
+    ) -> Self {
         Landing {
             tables,
             abis,
             metrics,
             open: BTreeMap::new(),
             written_per_estimated: BTreeMap::new(),
+            commit_interval,
+            last_commit: Instant::now(),
         }
     }
 
@@ -263,7 +273,8 @@ impl Landing {
     }
 
     /// Streams a slice's rows into each table's files (encoding the decoded tables' here,
-    /// where the ABIs are); commits the tables whose files reached the target size.
+    /// where the ABIs are); commits the tables whose files reached the target size, or every
+    /// table once the commit interval has passed.
     async fn land(&mut self, slice: Slice, summary: &mut Summary) -> Result<()> {
         let decoded: Vec<TableKind> = self.tables.keys().copied().filter(|k| !is_plain(*k)).collect();
         for group in slice.groups {
@@ -296,6 +307,9 @@ impl Landing {
             })
             .map(|(kind, _)| *kind)
             .collect();
+        if self.last_commit.elapsed() >= self.commit_interval {
+            return self.commit_all(summary).await;
+        }
         for kind in full {
             self.commit(kind, summary).await?;
         }
@@ -331,6 +345,7 @@ impl Landing {
         for kind in kinds {
             self.commit(kind, summary).await?;
         }
+        self.last_commit = Instant::now();
         Ok(())
     }
 }

@@ -304,6 +304,10 @@ pub struct BackfillArgs {
     /// every table commits when the run ends [default: 128]
     #[arg(long, env = "CHAINX_TARGET_FILE_MB", help_heading = "Fetch")]
     pub target_file_mb: Option<u64>,
+    /// Every table commits at least this often, in seconds, however small its files: what a
+    /// kill can lose [default: 300]
+    #[arg(long, env = "CHAINX_COMMIT_INTERVAL", help_heading = "Fetch")]
+    pub commit_interval: Option<f64>,
     /// Blocks per HTTP request (batched JSON-RPC) [default: 10]
     #[arg(long, env = "CHAINX_BATCH_BLOCKS", help_heading = "Fetch")]
     pub batch_blocks: Option<usize>,

@@ -126,6 +126,7 @@ pub struct BackfillSection {
     pub chunk_blocks: Option<u64>,
     pub max_memory_mb: Option<u64>,
     pub target_file_mb: Option<u64>,
+    pub commit_interval_secs: Option<f64>,
     pub batch_blocks: Option<usize>,
     pub confirmations: Option<u64>,
     pub to_head: Option<bool>,
@@ -315,6 +316,12 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
             bail!("--target-file-mb must be at least 1");
         }
         cfg.target_file_bytes = mb.saturating_mul(1 << 20);
+    }
+    if let Some(secs) = args.commit_interval.or(file.backfill.commit_interval_secs) {
+        if !(secs.is_finite() && secs > 0.0 && secs < 1e7) {
+            bail!("--commit-interval {secs} is not a number of seconds above 0 (300 is the default)");
+        }
+        cfg.commit_interval = std::time::Duration::from_secs_f64(secs);
     }
     if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
         cfg.batch_blocks = n;

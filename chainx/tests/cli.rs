@@ -83,6 +83,10 @@ async fn kill_dash_nine_at_any_moment_then_rerun_lands_everything_once() {
         "5",
         "--max-concurrent-requests",
         "2",
+        // A dev chain's files never reach the target size: commit often, so kills land between
+        // commits as well as within them.
+        "--commit-interval",
+        "0.05",
     ];
     // Kill points: as soon as the first data file exists (likely mid-commit), then after a few
     // more commits. Each is a condition observed on disk, polled, never a fixed sleep.

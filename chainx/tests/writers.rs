@@ -30,6 +30,10 @@ fn backfill_args<'a>(rpc: &'a str, from: &'a str, to: &'a str) -> Vec<&'a str> {
         to,
         "--chunk-blocks",
         "20",
+        // A dev chain's files never reach the target: commits come this often instead, so the
+        // backfills' commits interleave with the other writers'.
+        "--commit-interval",
+        "0.2",
         "--tables",
         "blocks,transactions,decoded_calls,logs,token_transfers,decoded_events",
     ]
