@@ -430,6 +430,9 @@ async fn backfill_serves_metrics_while_it_runs_and_a_taken_port_only_warns() {
             "1".into(),
             "--chunk-blocks".into(),
             "20".into(),
+            // Commits while it runs (a dev chain's files never reach the target size).
+            "--commit-interval".into(),
+            "0.5".into(),
             "--metrics-addr".into(),
             addr.clone(),
         ]
