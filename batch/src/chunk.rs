@@ -74,15 +74,17 @@ impl ChunkRows {
     ) -> Result<Self> {
         let mut rows = ChunkRows::default();
         for f in fetched {
-            let (block, txs) = f.to_rows()?;
             if tables.contains(&TableKind::DecodedEvents) {
-                let logs = logs_of(f, block.number)?;
+                let logs = logs_of(f, f.number())?;
                 let (events, undecodable) = decode_events(abis, &logs).await;
                 rows.decoded_events.extend(events);
                 rows.events_undecodable += undecodable;
             }
             if tables.contains(&TableKind::DecodedCalls) {
-                // The stream's decoder reads the contract interactions alone: so does this.
+                // The transaction rows again (the plain tables' were encoded where the block was
+                // parsed): only the calls need them. The stream's decoder reads the contract
+                // interactions alone: so does this.
+                let (_, txs) = f.to_rows()?;
                 for tx in txs.iter().filter(|t| t.tx_kind == TxKind::ContractInteraction) {
                     let call = abis
                         .decode(tx.to_address.as_deref().unwrap_or_default(), &tx.input)
