@@ -61,6 +61,10 @@ pub struct SinkArgs {
     /// a table gains when the chain is slower than --flush-rows (2,880 a day at 30)
     #[arg(long, env = "CHAINX_FLUSH_INTERVAL", default_value_t = 30.0, help_heading = "Lake")]
     pub flush_interval: f64,
+    /// Pause a partition whose messages hold more than this many MiB beyond the slowest
+    /// partition's last block, so that blocks waiting for their other partitions cannot pile up
+    #[arg(long, env = "CHAINX_MAX_AHEAD_MB", default_value_t = (chainx_sinks::DEFAULT_MAX_AHEAD_BYTES >> 20) as f64, help_heading = "Lake")]
+    pub max_ahead_mb: f64,
     /// Exit once every table asked for covers blocks 0..=N [default: run forever]
     #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
     pub until_block: Option<u64>,

@@ -186,6 +186,71 @@ async fn flush_bytes_cuts_commits_in_a_steady_input() {
     assert!(large < small, "{large} commits without a byte limit, {small} with");
 }
 
+/// Flow control: the blocks topic's small messages are read far faster, in blocks, than the
+/// transactions they wait for. With a small `--max-ahead-mb` the sink pauses the partitions
+/// that run ahead, leaves fewer rows waiting after each flush than with flow control off, and
+/// still lands every block, transaction and log exactly once (a pause never waits for a
+/// message that is not coming: some partitions of the fixture chain are empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flow_control_pauses_partitions_that_run_ahead_and_lands_everything() {
+    let m = manifest();
+    let (kafka, anvil) = common::chain_in_kafka("flow").await;
+    let b = kafka.brokers.as_str();
+    let last = m.last_block.to_string();
+    let chain: BTreeSet<String> = anvil.tx_hashes(0, m.last_block).await.into_iter().collect();
+    let lakes = tempfile::tempdir().unwrap();
+    let sink = |max_ahead_mb: &str| {
+        let dir = lakes.path().join(max_ahead_mb);
+        let summary = Job::start(&[
+            "sink",
+            "--brokers",
+            b,
+            "--network",
+            "flow",
+            "--lake",
+            dir.to_str().unwrap(),
+            "--flush-rows",
+            "200",
+            "--max-ahead-mb",
+            max_ahead_mb,
+            "--until-block",
+            &last,
+            // Not the decoded tables: no decoder runs here.
+            "--tables",
+            "blocks,transactions,logs,token_transfers",
+        ])
+        .finish(Duration::from_secs(180));
+        let number_before = |what: &str| -> u64 {
+            let head = summary.split(what).next().unwrap();
+            head.rsplit(' ').find(|w| !w.is_empty()).unwrap().parse().unwrap()
+        };
+        (dir, number_before(" partition pauses"), number_before(" rows waiting"))
+    };
+    let (paced, paced_pauses, paced_waiting) = sink("0.01");
+    let (unpaced, unpaced_pauses, unpaced_waiting) = sink("1000");
+    eprintln!(
+        "--max-ahead-mb 0.01: {paced_pauses} pauses, at most {paced_waiting} rows waiting; \
+         1000: {unpaced_pauses} pauses, {unpaced_waiting} rows"
+    );
+    assert!(paced_pauses > 0, "no partition was paused at --max-ahead-mb 0.01");
+    assert_eq!(unpaced_pauses, 0, "a partition was paused at --max-ahead-mb 1000");
+    assert!(
+        paced_waiting < unpaced_waiting,
+        "flow control left {paced_waiting} rows waiting, {unpaced_waiting} without it"
+    );
+    for dir in [&paced, &unpaced] {
+        let lake = Lake::parse(dir.to_str().unwrap()).unwrap();
+        let blocks = read::delta_rows(&LakeTable::open(&lake, TableKind::Blocks).await.unwrap())
+            .await
+            .unwrap();
+        let txs = read::delta_rows(&LakeTable::open(&lake, TableKind::Transactions).await.unwrap())
+            .await
+            .unwrap();
+        common::assert_exactly_the_chain(&blocks, &txs, m.last_block, &chain);
+        common::assert_logs_are_the_chain(&lake, &anvil, m.last_block).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_lands_every_row_once_through_ten_kills_next_to_a_backfill() {
     let lake = tempfile::tempdir().unwrap();

@@ -22,7 +22,9 @@ use rdkafka::message::Message;
 use serde::de::DeserializeOwned;
 
 use crate::buffer::{app_id, Offsets, Tp, Unwind, RECENTLY_REMOVED};
-use crate::{block_date, parse, Result, SinkMetrics};
+use crate::flow::Delivery;
+use crate::messages::parse;
+use crate::{block_date, Result, SinkMetrics};
 
 /// One buffered block: its hash, rows, and where its message is.
 type Buffered<T> = (String, Vec<T>, Tp, i64);
@@ -98,14 +100,15 @@ impl<T: DeserializeOwned> BlockFeed<T> {
         self.recently_removed.push_back(hash.to_string());
     }
 
-    pub(crate) fn on_message(&mut self, m: &impl Message, tp: &Tp) -> std::result::Result<(), String> {
+    pub(crate) fn on_message(&mut self, m: &impl Message, tp: &Tp) -> std::result::Result<Option<Delivery>, String> {
         let offset = m.offset();
         if self.starts.get(tp).is_some_and(|start| offset < *start) {
             // An earlier commit of this table already accounted for this message.
-            return Ok(());
+            return Ok(None);
         }
         let msg: BlockRowsMessage<Vec<T>> = parse(m, self.what)?;
         let n = msg.block_number;
+        let skipped = Ok(Some(Delivery::skipped(n)));
         if msg.removed {
             self.forget_removed(&msg.block_hash);
             let landed_here = self.landed.get(&n).is_none_or(|h| *h == msg.block_hash);
@@ -132,12 +135,12 @@ impl<T: DeserializeOwned> BlockFeed<T> {
                 }
                 self.offsets.consume(tp, offset);
             }
-            return Ok(());
+            return skipped;
         }
         if self.covered.contains(n) || self.recently_removed.contains(&msg.block_hash) {
             // Landed already (by this sink or the backfill), or a replay of a removed block.
             self.offsets.consume(tp, offset);
-            return Ok(());
+            return skipped;
         }
         self.buffered += msg.rows.len();
         if let Some((_, rows, old_tp, old)) = self.rows.insert(n, (msg.block_hash, msg.rows, tp.clone(), offset)) {
@@ -145,7 +148,7 @@ impl<T: DeserializeOwned> BlockFeed<T> {
             self.offsets.release(&old_tp, old);
         }
         self.offsets.hold(tp, offset);
-        Ok(())
+        Ok(Some(Delivery::parsed(n, m)))
     }
 
     /// Unwinds what reorgs removed, then lands every buffered block: one commit each.
@@ -269,7 +272,11 @@ impl Feeds {
     }
 
     /// Hands a message to the feed of its topic; `None` if no feed reads it.
-    pub(crate) fn on_message(&mut self, m: &impl Message, tp: &Tp) -> Option<std::result::Result<(), String>> {
+    pub(crate) fn on_message(
+        &mut self,
+        m: &impl Message,
+        tp: &Tp,
+    ) -> Option<std::result::Result<Option<Delivery>, String>> {
         each_feed!(self, |topic, feed| if **topic == *tp.0 {
             return Some(feed.on_message(m, tp));
         });

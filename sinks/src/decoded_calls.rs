@@ -41,10 +41,10 @@ pub(crate) struct DecodedCalls {
 
 impl DecodedCalls {
     /// A decoded call message. `landed` says whether its block has landed in the table already.
-    pub(crate) fn on_call(&mut self, row: DecodedCallRow, tp: &Tp, offset: i64, landed: bool) {
+    pub(crate) fn on_call(&mut self, row: DecodedCallRow, tp: &Tp, offset: i64, landed: bool) -> bool {
         if landed || self.recently_removed.contains(&row.block_hash) {
             self.offsets.consume(tp, offset);
-            return;
+            return false;
         }
         let branch = self
             .calls
@@ -54,11 +54,12 @@ impl DecodedCalls {
             .or_default();
         if branch.contains_key(&row.hash) {
             self.offsets.consume(tp, offset);
-            return;
+            return false;
         }
         self.offsets.hold(tp, offset);
         branch.insert(row.hash.clone(), (row, tp.clone(), offset));
         self.rows += 1;
+        true
     }
 
     /// A reorg removed `block`: drop its buffered calls, delete its landed ones at the next

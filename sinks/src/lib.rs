@@ -32,6 +32,8 @@
 mod block_feeds;
 mod buffer;
 mod decoded_calls;
+mod flow;
+mod messages;
 pub mod metrics;
 #[cfg(test)]
 mod reorgs;
@@ -40,9 +42,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chainx_evm::{DecodedCallRow, TransactionRow};
+use chainx_evm::TransactionRow;
 use chainx_fast::kafka::KafkaConfig;
-use chainx_fast::messages::BlockMessage;
 use chainx_fast::Topics;
 use chainx_tables::{
     blocks_batch, decoded_calls_batch, transactions_batch, BlockRanges, LakeTable, RemovedBlock, TableKind,
@@ -54,8 +55,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
 use block_feeds::Feeds;
-use buffer::{app_id, BlockTxs, BlocksBuffer, Tp, TxBuffer, Unwind};
+use buffer::{app_id, BlockTxs, BlocksBuffer, Tp, TxBuffer};
 use decoded_calls::DecodedCalls;
+use flow::Flow;
+pub use flow::DEFAULT_MAX_AHEAD_BYTES;
+use messages::{on_block, on_decoded, on_transaction};
 pub use metrics::SinkMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,9 @@ pub struct SinkConfig {
     pub flush_bytes: usize,
     /// ... or once this long has passed since the last commit.
     pub flush_interval: Duration,
+    /// Memory a partition's messages may hold above the slowest partition's last block before
+    /// the partition is paused (flow control).
+    pub max_ahead_bytes: usize,
     /// The tables to land (those the per-block topics feed need the clock's `--receipts`, and
     /// `decoded_events` the decoder).
     pub tables: Vec<TableKind>,
@@ -136,6 +143,10 @@ pub struct SinkSummary {
     pub blocks_unwound: u64,
     pub commits: u64,
     pub dead_letters: u64,
+    /// Times a partition was paused for running ahead (flow control).
+    pub partitions_paused: u64,
+    /// The most rows a flush left in memory, waiting for the rest of their blocks.
+    pub peak_waiting_rows: usize,
 }
 
 /// The three tables, what each has covered, and from which offset each one reads a partition.
@@ -292,6 +303,14 @@ impl LakeSink {
             }
         }
         let topic_names: Vec<Arc<str>> = readers.iter().map(|(topic, _)| Arc::from(*topic)).collect();
+        let assigned: Vec<Tp> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let topic = topic_names.iter().find(|n| n.as_ref() == e.topic())?;
+                Some((topic.clone(), e.partition()))
+            })
+            .collect();
         consumer
             .assign(&tpl)
             .map_err(|e| self.kafka_err("assigning partitions", e))?;
@@ -318,6 +337,7 @@ impl LakeSink {
         // make the sink quadratic.
         let mut flush_at = self.cfg.flush_rows;
         let mut bytes_since_flush = 0usize;
+        let mut flow = Flow::new(assigned, self.cfg.max_ahead_bytes);
         let done = |tables: &Tables, feeds: &mut Feeds| {
             self.cfg.until_block.is_some_and(|until| {
                 let want = BlockRanges::span(0, until);
@@ -345,16 +365,26 @@ impl LakeSink {
                 deadline
             };
             let mut idle = false;
+            // While a partition is paused, a short silence of the others means they are at their end.
+            let woken = if flow.any_paused() {
+                wait_until.min(Instant::now() + flow::IDLE)
+            } else {
+                wait_until
+            };
             // The message is borrowed from the consumer's buffer (no copy); it is parsed into owned
             // rows before the next receive.
-            let message = match tokio::time::timeout_at(wait_until.into(), consumer.recv()).await {
+            let message = match tokio::time::timeout_at(woken.into(), consumer.recv()).await {
                 Ok(Ok(m)) => Some(m),
                 Ok(Err(e)) => {
                     tracing::warn!("Kafka ({}): consuming: {e}", self.kafka.brokers);
                     None
                 }
                 Err(_) => {
-                    idle = true;
+                    if flow.any_paused() {
+                        flow.silence();
+                        self.apply(&consumer, flow.decide(), &mut summary);
+                    }
+                    idle = Instant::now() >= wait_until;
                     None
                 }
             };
@@ -375,16 +405,24 @@ impl LakeSink {
                 } else {
                     on_transaction(&m, &tp, &tables, &mut txs)
                 };
-                if let Err(reason) = outcome {
-                    self.dead_letter(&producer, &m, &reason).await?;
-                    summary.dead_letters += 1;
-                    if let Some(metrics) = &self.cfg.metrics {
-                        metrics.dead_letters.inc();
+                match outcome {
+                    Ok(Some(d)) => {
+                        if flow.delivered(&tp, d) {
+                            self.apply(&consumer, flow.decide(), &mut summary);
+                        }
                     }
-                    for offsets in [&mut blocks.offsets, &mut txs.offsets, &mut decoded.offsets] {
-                        offsets.consume(&tp, m.offset());
+                    Ok(None) => {}
+                    Err(reason) => {
+                        self.dead_letter(&producer, &m, &reason).await?;
+                        summary.dead_letters += 1;
+                        if let Some(metrics) = &self.cfg.metrics {
+                            metrics.dead_letters.inc();
+                        }
+                        for offsets in [&mut blocks.offsets, &mut txs.offsets, &mut decoded.offsets] {
+                            offsets.consume(&tp, m.offset());
+                        }
+                        feeds.consume(&tp, m.offset());
                     }
-                    feeds.consume(&tp, m.offset());
                 }
             }
             let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
@@ -426,7 +464,41 @@ impl LakeSink {
                         }
                     }
                 }
-                flush_at = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered() + self.cfg.flush_rows;
+                // What a flush could not land waits for the rest of its block, from other
+                // partitions: flow control bounds it.
+                let waiting = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
+                summary.peak_waiting_rows = summary.peak_waiting_rows.max(waiting);
+                if let Some(m) = &self.cfg.metrics {
+                    m.waiting_rows.set(waiting as i64);
+                }
+                flush_at = waiting + self.cfg.flush_rows;
+            }
+        }
+    }
+
+    /// Pauses and resumes partitions as flow control decided. A failure costs memory, not
+    /// correctness, so it is only reported.
+    fn apply(&self, consumer: &impl Consumer, decision: flow::Decision, summary: &mut SinkSummary) {
+        summary.partitions_paused += decision.pause.len() as u64;
+        if let Some(m) = &self.cfg.metrics {
+            m.partitions_paused.inc_by(decision.pause.len() as u64);
+        }
+        for (tps, pause) in [(decision.pause, true), (decision.resume, false)] {
+            if tps.is_empty() {
+                continue;
+            }
+            tracing::debug!(?tps, pause, "flow control");
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in &tps {
+                list.add_partition(topic, *partition);
+            }
+            let done = if pause {
+                consumer.pause(&list)
+            } else {
+                consumer.resume(&list)
+            };
+            if let Err(e) = done {
+                tracing::warn!("Kafka ({}): pausing or resuming partitions: {e}", self.kafka.brokers);
             }
         }
     }
@@ -575,7 +647,12 @@ impl LakeSink {
             summary.transactions_landed += landed;
             summary.commits += 1;
             self.committed(&tables.txs, landed as usize, started)?;
-            tracing::info!(blocks = %adding, transactions = rows.len(), "landed transactions");
+            tracing::info!(
+                blocks = %adding,
+                transactions = rows.len(),
+                ms = started.elapsed().as_millis(),
+                "landed transactions"
+            );
         }
         // A block row lands once its transactions have (here or by another writer): the lake's
         // one write order, so a block row always means its transactions are there.
@@ -605,7 +682,7 @@ impl LakeSink {
             summary.blocks_landed += landed;
             summary.commits += 1;
             self.committed(&tables.blocks, landed as usize, started)?;
-            tracing::info!(blocks = %adding, "landed blocks");
+            tracing::info!(blocks = %adding, ms = started.elapsed().as_millis(), "landed blocks");
         }
         Ok(())
     }
@@ -645,188 +722,9 @@ pub(crate) fn block_date(timestamp: u64) -> String {
         .unwrap_or_default()
 }
 
-/// A message's JSON payload, as `what`. The text is checked as UTF-8 once, whole: `from_slice`
-/// would check each string field on its own, at a tenth of the parse.
-pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(m: &'a impl Message, what: &str) -> std::result::Result<T, String> {
-    serde_json::from_str(utf8(m, what)?).map_err(|e| format!("not {what}: {e}"))
-}
-
-fn utf8<'a>(m: &'a impl Message, what: &str) -> std::result::Result<&'a str, String> {
-    std::str::from_utf8(m.payload().unwrap_or_default()).map_err(|e| format!("not {what}: not UTF-8: {e}"))
-}
-
-/// A block message: buffer the block, or take a removed one out (of the buffers, or of the
-/// tables at the next flush).
-fn on_block(
-    m: &impl Message,
-    tp: &Tp,
-    tables: &mut Tables,
-    blocks: &mut BlocksBuffer,
-    txs: &mut TxBuffer,
-    decoded: &mut DecodedCalls,
-) -> std::result::Result<(), String> {
-    let msg: BlockMessage = parse(m, "a block message")?;
-    let n = msg.block.number;
-    let offset = m.offset();
-    let removed = RemovedBlock {
-        number: n,
-        hash: msg.block.hash.clone(),
-        date: block_date(msg.block.timestamp),
-    };
-    if msg.removed {
-        // Calls of the removed block: dropped from the buffer now, deleted from the table at
-        // the next flush (idempotent, so a replay of this event is harmless).
-        decoded.remove_block(&removed);
-        tables.covered_decoded = tables.covered_decoded.subtract(&BlockRanges::span(n, n));
-    }
-    // The blocks table.
-    if tables.seen(TableKind::Blocks, tp, offset) {
-        // An earlier commit of this table already accounted for this message.
-    } else if msg.removed && tables.covered_blocks.contains(n) {
-        blocks.unwinds.push(Unwind {
-            block: removed.clone(),
-            tp: tp.clone(),
-            offset,
-        });
-        blocks.offsets.hold(tp, offset);
-        // The replacement must not be skipped as covered before the unwind commits.
-        tables.covered_blocks = tables.covered_blocks.subtract(&BlockRanges::span(n, n));
-    } else if tables.covered_blocks.contains(n) {
-        blocks.offsets.consume(tp, offset);
-    } else if msg.removed {
-        if let Some((row, old_tp, old)) = blocks.rows.remove(&n) {
-            if row.hash != msg.block.hash {
-                blocks.rows.insert(n, (row, old_tp, old));
-            } else {
-                blocks.offsets.release(&old_tp, old);
-            }
-        }
-        blocks.offsets.consume(tp, offset);
-    } else {
-        if let Some((_, old_tp, old)) = blocks.rows.remove(&n) {
-            blocks.offsets.release(&old_tp, old);
-        }
-        blocks.rows.insert(n, (msg.block.clone(), tp.clone(), offset));
-        blocks.offsets.hold(tp, offset);
-    }
-    // The transactions table needs the block's transaction count.
-    if tables.seen(TableKind::Transactions, tp, offset) {
-        // An earlier commit of this table already accounted for this message.
-    } else if msg.removed && tables.covered_txs.contains(n) {
-        txs.unwinds.push(Unwind {
-            block: removed,
-            tp: tp.clone(),
-            offset,
-        });
-        txs.offsets.hold(tp, offset);
-        tables.covered_txs = tables.covered_txs.subtract(&BlockRanges::span(n, n));
-        tables.landed_hashes.remove(&n);
-    } else if tables.covered_txs.contains(n) {
-        txs.offsets.consume(tp, offset);
-    } else if msg.removed {
-        if let Some(entry) = txs.blocks.remove(&n) {
-            if entry.0 != msg.block.hash {
-                txs.blocks.insert(n, entry);
-            } else {
-                txs.offsets.release(&entry.2, entry.3);
-            }
-        }
-        txs.offsets.consume(tp, offset);
-    } else {
-        if let Some((_, _, old_tp, old)) = txs.blocks.remove(&n) {
-            txs.offsets.release(&old_tp, old);
-        }
-        txs.blocks.insert(
-            n,
-            (msg.block.hash.clone(), msg.block.transaction_count, tp.clone(), offset),
-        );
-        txs.offsets.hold(tp, offset);
-    }
-    Ok(())
-}
-
-fn on_transaction(m: &impl Message, tp: &Tp, tables: &Tables, txs: &mut TxBuffer) -> std::result::Result<(), String> {
-    let text = utf8(m, "a transaction")?;
-    // Read without copying a string: the message itself is what is buffered.
-    let unescaped: String;
-    let (text, row) = match serde_json::from_str::<TransactionRow<&str>>(text) {
-        Ok(row) => (text, row),
-        Err(_) => {
-            unescaped = without_escapes(text)?;
-            let row = serde_json::from_str(&unescaped).map_err(|e| format!("not a transaction: {e}"))?;
-            (unescaped.as_str(), row)
-        }
-    };
-    let offset = m.offset();
-    if tables.seen(TableKind::Transactions, tp, offset)
-        || tables.block_landed(&tables.covered_txs, row.block_number, row.block_hash)
-    {
-        txs.offsets.consume(tp, offset);
-        return Ok(());
-    }
-    if txs
-        .txs
-        .entry(row.block_number)
-        .or_default()
-        .insert(&row, text, tp, offset)
-    {
-        txs.rows += 1;
-        txs.offsets.hold(tp, offset);
-    } else {
-        // A redelivery (at-least-once upstream): the copy buffered already counts.
-        txs.offsets.consume(tp, offset);
-    }
-    Ok(())
-}
-
-/// A transaction message whose strings hold JSON escapes (valid JSON, if not what our producers
-/// write) cannot be read borrowed: it is buffered re-written without them, as one that can.
-fn without_escapes(text: &str) -> std::result::Result<String, String> {
-    let row: TransactionRow = serde_json::from_str(text).map_err(|e| format!("not a transaction: {e}"))?;
-    serde_json::to_string(&row).map_err(|e| format!("not a transaction: {e}"))
-}
-
-fn on_decoded(
-    m: &impl Message,
-    tp: &Tp,
-    tables: &Tables,
-    decoded: &mut DecodedCalls,
-) -> std::result::Result<(), String> {
-    let row: DecodedCallRow = parse(m, "a decoded call")?;
-    let offset = m.offset();
-    let landed = tables.seen(TableKind::DecodedCalls, tp, offset)
-        || tables.block_landed(&tables.covered_decoded, row.block_number, &row.block_hash);
-    decoded.on_call(row, tp, offset, landed);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_transaction_with_escaped_strings_is_buffered_without_them() {
-        let plain = serde_json::json!({
-            "hash": "0x01", "nonce": 0, "block_hash": "0x0b", "block_number": 1, "transaction_index": 0,
-            "from_address": "0xaa", "to_address": null, "value": "5", "gas": 1, "gas_price": null,
-            "input": "0x", "block_timestamp": 1, "max_fee_per_gas": null, "max_priority_fee_per_gas": null,
-            "transaction_type": null, "receipt_cumulative_gas_used": null, "receipt_gas_used": null,
-            "receipt_contract_address": null, "receipt_status": null, "receipt_effective_gas_price": null,
-            "tx_kind": "contract_deployment"
-        })
-        .to_string();
-        let escaped = plain.replace("\"0x01\"", "\"\\u0030x01\"");
-        assert_ne!(escaped, plain);
-        assert!(
-            serde_json::from_str::<TransactionRow<&str>>(&escaped).is_err(),
-            "cannot borrow"
-        );
-        let text = without_escapes(&escaped).unwrap();
-        let row: TransactionRow<&str> = serde_json::from_str(&text).unwrap();
-        assert_eq!(row.hash, "0x01");
-        let e = without_escapes("{\"hash\": 1}").unwrap_err();
-        assert!(e.starts_with("not a transaction: "), "{e}");
-    }
 
     #[test]
     fn block_dates_are_utc_days() {

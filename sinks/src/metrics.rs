@@ -30,6 +30,9 @@ pub struct SinkMetrics {
     pub consumer_lag: Family<TopicLabel, Gauge>,
     pub dead_letters: Counter,
     pub reorged_blocks_unwound: Counter,
+    /// Rows the last flush left in memory, waiting for the rest of their blocks.
+    pub waiting_rows: Gauge,
+    pub partitions_paused: Counter,
 }
 
 impl SinkMetrics {
@@ -39,6 +42,8 @@ impl SinkMetrics {
             consumer_lag: Family::default(),
             dead_letters: Counter::default(),
             reorged_blocks_unwound: Counter::default(),
+            waiting_rows: Gauge::default(),
+            partitions_paused: Counter::default(),
         };
         // prometheus-client appends `_total` to counters.
         registry.register(
@@ -55,6 +60,16 @@ impl SinkMetrics {
             "chainx_sink_reorged_blocks_unwound",
             "Landed blocks removed from the lake because a reorg replaced them",
             m.reorged_blocks_unwound.clone(),
+        );
+        registry.register(
+            "chainx_sink_waiting_rows",
+            "Rows the last flush left in memory, waiting for the rest of their blocks",
+            m.waiting_rows.clone(),
+        );
+        registry.register(
+            "chainx_sink_partitions_paused",
+            "Times a partition was paused for running ahead of the slowest one (flow control)",
+            m.partitions_paused.clone(),
         );
         m
     }

@@ -6,6 +6,7 @@ use rdkafka::message::{OwnedMessage, Timestamp};
 
 use super::*;
 use chainx_evm::BlockRow;
+use chainx_fast::messages::BlockMessage;
 
 const HEIGHT: u64 = 7;
 const LANDED: &str = "0xaa";

@@ -135,6 +135,7 @@ impl LakeTable {
                 Ok(c) => {
                     let version = c.version();
                     self.set_state(c.snapshot());
+                    self.consolidate().await?;
                     return Ok(Outcome::Committed(version));
                 }
                 Err(e) if lost_race(&e) => {

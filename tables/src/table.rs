@@ -43,7 +43,12 @@ pub struct LakeTable {
     /// Commits this handle retried after another writer committed first.
     pub(crate) conflicts_retried: u64,
     layout: FileLayout,
+    /// The version this handle last read from the log afresh (see [`LakeTable::consolidate`]).
+    loaded_version: u64,
 }
+
+/// Versions after which a handle reads its snapshot afresh: the table's checkpoint interval.
+const CONSOLIDATE_EVERY: u64 = 50;
 
 /// Commits version 0 of a new table at `url`, or fails if any writer has. delta-rs would
 /// otherwise resolve a lost race for version 0 by committing the create again at the next free
@@ -142,11 +147,13 @@ impl LakeTable {
                 Err(e) => return Err(e),
             }
         }
+        let loaded_version = table.version().unwrap_or(0);
         let this = LakeTable {
             kind,
             table,
             conflicts_retried: 0,
             layout: FileLayout::default(),
+            loaded_version,
         };
         this.check_schema()?;
         Ok(Some(this))
@@ -313,7 +320,24 @@ impl LakeTable {
 
     /// Re-reads the table's latest version (another writer may have committed).
     pub async fn refresh(&mut self) -> Result<()> {
-        self.table.update_state().await.map_err(|e| self.delta_err(e))
+        self.table.update_state().await.map_err(|e| self.delta_err(e))?;
+        self.consolidate().await
+    }
+
+    /// Reads the snapshot afresh from the latest checkpoint once it has been brought forward
+    /// [`CONSOLIDATE_EVERY`] versions. delta-rs keeps each version it applies as record batches
+    /// of its own, and every later commit walks them all: a sink's commit took 5 ms at the
+    /// first version and 100 ms at the 300th (testkit's sink_throughput, 3M transactions).
+    pub(crate) async fn consolidate(&mut self) -> Result<()> {
+        let version = self.table.version().unwrap_or(0);
+        if version.saturating_sub(self.loaded_version) < CONSOLIDATE_EVERY {
+            return Ok(());
+        }
+        let mut fresh = DeltaTable::new(self.table.log_store());
+        fresh.load().await.map_err(|e| self.delta_err(e))?;
+        self.loaded_version = fresh.version().unwrap_or(version);
+        self.table = fresh;
+        Ok(())
     }
 
     /// Paths (relative to the table root) of the Parquet files the current version reads.

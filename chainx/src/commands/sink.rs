@@ -19,6 +19,9 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     {
         anyhow::bail!("--flush-rows, --flush-bytes and --flush-interval must be positive");
     }
+    if !(args.max_ahead_mb > 0.0 && args.max_ahead_mb.is_finite()) {
+        anyhow::bail!("--max-ahead-mb must be positive, not {}", args.max_ahead_mb);
+    }
     let mut registry = super::metrics::registry();
     let metrics = chainx_sinks::SinkMetrics::new(&mut registry);
     let addr = args
@@ -38,6 +41,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         flush_rows: args.flush_rows,
         flush_bytes: args.flush_bytes,
         flush_interval: Duration::from_secs_f64(args.flush_interval),
+        max_ahead_bytes: (args.max_ahead_mb * (1 << 20) as f64) as usize,
         until_block: args.until_block,
         metrics: Some(metrics),
     };
@@ -48,7 +52,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .with_context(|| format!("sink of {network} into {location} failed"))?;
     println!(
         "landed {} blocks, {} transactions, {} decoded calls, {} logs, {} token transfers and {} decoded events \
-         in {} commits; {} blocks unwound; {} dead letters",
+         in {} commits; {} blocks unwound; {} dead letters; {} partition pauses; at most {} rows waiting",
         summary.blocks_landed,
         summary.transactions_landed,
         summary.decoded_calls_landed,
@@ -57,7 +61,9 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         summary.decoded_events_landed,
         summary.commits,
         summary.blocks_unwound,
-        summary.dead_letters
+        summary.dead_letters,
+        summary.partitions_paused,
+        summary.peak_waiting_rows
     );
     Ok(())
 }

@@ -32,7 +32,11 @@ impl Job {
             .env("CHAINX_TO_HEAD", "true")
             .envs(env.iter().copied())
             .env_remove("CHAINX_RPC_URL")
-            .env("CHAINX_LOG", "info")
+            // CHAINX_TEST_LOG overrides the jobs' log filter when a test needs debugging.
+            .env(
+                "CHAINX_LOG",
+                std::env::var("CHAINX_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

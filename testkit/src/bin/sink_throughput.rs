@@ -4,7 +4,8 @@
 //!
 //!     sink-throughput CHAINX_BINARY TRANSACTIONS
 //!
-//! Prints {"transactions", "blocks", "seconds", "rows_per_s", "peak_rss_mb"}.
+//! Prints {"transactions", "blocks", "seconds", "rows_per_s", "peak_rss_mb", "partition_pauses",
+//! "peak_waiting_rows"} (the last two from the sink's summary line).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Stdio};
@@ -134,8 +135,11 @@ async fn main() {
         // At the default flush settings. Synthetic blocks and transactions only: the per-block
         // topics stay empty.
         .args(["--until-block", &until, "--tables", "blocks,transactions"])
-        .env("CHAINX_LOG", "warn")
-        .stdout(Stdio::null())
+        .env(
+            "CHAINX_LOG",
+            std::env::var("CHAINX_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut peak = 0.0f64;
@@ -150,11 +154,24 @@ async fn main() {
     };
     let seconds = start.elapsed().as_secs_f64();
     assert!(status.success(), "chainx sink failed");
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut sink.stdout.take().unwrap(), &mut summary).unwrap();
+    // "...; N partition pauses; at most M rows waiting"
+    let number_before = |what: &str| -> Option<u64> {
+        let head = summary.split(what).next()?;
+        head.rsplit(' ').find(|w| !w.is_empty())?.parse().ok()
+    };
+    let waiting = summary
+        .split("at most ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
     println!(
         "{}",
         json!({
             "transactions": txs, "blocks": blocks, "seconds": (seconds * 1000.0).round() / 1000.0,
             "rows_per_s": ((txs + blocks) as f64 / seconds).round(), "peak_rss_mb": peak.round(),
+            "partition_pauses": number_before(" partition pauses"), "peak_waiting_rows": waiting,
         })
     );
 }
