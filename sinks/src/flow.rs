@@ -94,6 +94,8 @@ pub(crate) struct Flow {
     partitions: HashMap<Tp, Partition>,
     max_ahead: usize,
     since_decision: usize,
+    /// How many partitions are paused (asked every message, so counted, not searched).
+    paused: usize,
 }
 
 impl Flow {
@@ -115,13 +117,18 @@ impl Flow {
             partitions,
             max_ahead,
             since_decision: 0,
+            paused: 0,
         }
     }
 
     /// A message came from `tp`. Whether it is time to decide.
     pub(crate) fn delivered(&mut self, tp: &Tp, d: Delivery) -> bool {
         let (block, bytes) = (d.block, d.held);
-        let p = self.partitions.entry(tp.clone()).or_default();
+        // Every partition is known from the start: no key clone per message.
+        let p = match self.partitions.get_mut(tp) {
+            Some(p) => p,
+            None => self.partitions.entry(tp.clone()).or_default(),
+        };
         p.frontier = p.frontier.max(block);
         p.delivering = true;
         if bytes > 0 {
@@ -140,7 +147,7 @@ impl Flow {
     }
 
     pub(crate) fn any_paused(&self) -> bool {
-        self.partitions.values().any(|p| p.paused)
+        self.paused > 0
     }
 
     /// Pauses the partitions too far ahead of the slowest delivering one, resumes those that
@@ -166,9 +173,11 @@ impl Flow {
             }
             if !p.paused && p.ahead_bytes > max_ahead {
                 p.paused = true;
+                self.paused += 1;
                 decision.pause.push(tp.clone());
             } else if p.paused && p.ahead_bytes <= max_ahead / 2 {
                 p.paused = false;
+                self.paused -= 1;
                 decision.resume.push(tp.clone());
             }
         }

@@ -358,7 +358,7 @@ impl LakeSink {
             // A sink following the head does not: at the chain's pace every block is a pause,
             // and a commit per block made 7,200 files per table a day. It commits by rows, bytes
             // and `flush_interval`, the latency the user chose.
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
+            let buffered = held_rows(&blocks, &txs, &decoded, &mut feeds);
             let wait_until = if buffered > 0 && self.cfg.until_block.is_some() {
                 deadline.min(Instant::now() + IDLE_FLUSH)
             } else {
@@ -425,7 +425,7 @@ impl LakeSink {
                     }
                 }
             }
-            let buffered = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
+            let buffered = held_rows(&blocks, &txs, &decoded, &mut feeds);
             if buffered >= flush_at || bytes_since_flush >= self.cfg.flush_bytes || idle || Instant::now() >= deadline {
                 bytes_since_flush = 0;
                 // The per-block tables first: like the backfill, a block row lands last.
@@ -466,7 +466,7 @@ impl LakeSink {
                 }
                 // What a flush could not land waits for the rest of its block, from other
                 // partitions: flow control bounds it.
-                let waiting = blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered();
+                let waiting = held_rows(&blocks, &txs, &decoded, &mut feeds);
                 summary.peak_waiting_rows = summary.peak_waiting_rows.max(waiting);
                 if let Some(m) = &self.cfg.metrics {
                     m.waiting_rows.set(waiting as i64);
@@ -711,6 +711,11 @@ impl LakeSink {
         tracing::info!(blocks = %adding, calls = landed, "landed decoded calls");
         Ok(())
     }
+}
+
+/// Rows the sink holds in memory, over every buffer.
+fn held_rows(blocks: &BlocksBuffer, txs: &TxBuffer, decoded: &DecodedCalls, feeds: &mut Feeds) -> usize {
+    blocks.rows.len() + txs.rows + decoded.rows + feeds.buffered()
 }
 
 /// `block_date` (`YYYY-MM-DD`, UTC) of a block timestamp.
