@@ -42,13 +42,14 @@ lint_deploy: setup
 ## chainx vs cryo vs ethereum-etl on the fixture chain, same run: wall-time ratios, calls/block;
 ## chainx vs cryo vs the transfer floor on 2,000 mainnet-shaped blocks, with peak RSS;
 ## then head-to-topic latency of the block clock vs ethereum-etl stream on a real Kafka, and
-## the sink's rows/s on one core.
+## the sink's rows/s on one core, and a simulated day at the head (files, commits, RSS by hour).
 bench: chain
-	cargo build --release -p chainx -p chainx-testkit --bin chainx --bin replay_node --bin naas_gateway --bin head_latency --bin sink_throughput --bin mainnet_node
+	cargo build --release -p chainx -p chainx-testkit --bin chainx --bin replay_node --bin naas_gateway --bin head_latency --bin sink_throughput --bin mainnet_node --bin simulated_day
 	$$(scripts/bench/setup.sh)/bin/python scripts/bench/bench.py \
 	  --chainx $(CARGO_TARGET_DIR)/release/chainx --replay-node $(CARGO_TARGET_DIR)/release/replay_node \
 	  --naas-gateway $(CARGO_TARGET_DIR)/release/naas_gateway --head-latency $(CARGO_TARGET_DIR)/release/head_latency \
 	  --sink-throughput $(CARGO_TARGET_DIR)/release/sink_throughput --mainnet-node $(CARGO_TARGET_DIR)/release/mainnet_node \
+	  --simulated-day $(CARGO_TARGET_DIR)/release/simulated_day \
 	  --anvil $$(ls -d scripts/chain/node_modules/@foundry-rs/anvil-*/bin/anvil | head -n1) \
 	  --state .chain/state.json --json bench-results.json
 

@@ -18,9 +18,8 @@ transactions (with receipts) from it, and mainnet_node's `floor` downloads the s
 the backfill asks them and throws them away (what no client can beat on this node). Wall time
 and peak RSS (`/usr/bin/time -v`) of each.
 
-Streaming: testkit's head_latency runs a real Kafka broker and anvil mining a block a second,
-and measures head-to-topic latency (head announced -> block readable in the topic) of
-`chainx block-clock` polling and over WebSocket, and of ethereum-etl's `stream` to Kafka.
+Streaming (streaming.py): head-to-topic latency of the block clock against ethereum-etl's
+`stream`, the sink's rows/s on one core, and a simulated day at the head.
 
     python bench.py --chainx target/release/chainx --replay-node target/release/replay_node \
         --anvil PATH --state .chain/state.json
@@ -40,6 +39,8 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import streaming
 
 
 def free_port():
@@ -233,19 +234,6 @@ def budget_use(args, keys=4, rps=10, last=299):
     }
 
 
-def head_latency(args):
-    etl = os.path.join(os.path.dirname(PYTHON), "ethereumetl")
-    out = subprocess.run([args.head_latency, args.chainx, str(args.latency_blocks), etl],
-                         check=True, capture_output=True, text=True).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def sink_throughput(args):
-    out = subprocess.run([args.sink_throughput, args.chainx, str(args.sink_transactions)],
-                         check=True, capture_output=True, text=True).stdout
-    return next(json.loads(line) for line in out.splitlines() if line.startswith("{"))
-
-
 def peak_rss_mb(log):
     for line in log.splitlines():
         if "Maximum resident set size" in line:
@@ -319,6 +307,9 @@ def main():
     ap.add_argument("--latency-blocks", type=int, default=60)
     ap.add_argument("--sink-throughput", help="testkit's sink_throughput binary")
     ap.add_argument("--sink-transactions", type=int, default=1_000_000)
+    ap.add_argument("--simulated-day", help="testkit's simulated_day binary")
+    ap.add_argument("--day-blocks", type=int, default=7200)
+    ap.add_argument("--day-pace-ms", type=int, default=50)
     ap.add_argument("--mainnet-node", help="testkit's mainnet_node binary (mainnet-shaped runs)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -349,8 +340,9 @@ def main():
         replay.kill()
     mainnet = mainnet_shape(args) if args.mainnet_node else None
     budget = budget_use(args)
-    latency = head_latency(args) if args.head_latency else []
-    sink = sink_throughput(args) if args.sink_throughput else None
+    latency = streaming.head_latency(args, PYTHON) if args.head_latency else []
+    sink = streaming.sink_throughput(args) if args.sink_throughput else None
+    day = streaming.simulated_day(args) if args.simulated_day else None
     print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
     table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
     table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
@@ -369,25 +361,16 @@ def main():
           f"{budget['calls']} calls in {budget['seconds']:.1f} s = {budget['use']:.0%} of the budget "
           f"(target >= 90%), {budget['rejected']} 429s, peak {budget['peak_per_second']} calls/s on one key")
     if latency:
-        etl = next((r for r in latency if r["mode"] == "ethereum-etl"), None)
-        print(f"\nhead-to-topic latency, anvil mining 1 block/s, real Kafka, {args.latency_blocks} blocks each "
-              f"(head announced -> block readable, read_committed)\n")
-        print(f"{'job':<40} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p99 x etl':>10} {'target p99':>11}")
-        names = {"poll": "chainx block-clock (poll 1 s)", "ws": "chainx block-clock (WebSocket newHeads)",
-                 "ethereum-etl": "ethereum-etl stream (poll 1 s, blocks only)"}
-        targets = {"poll": "<= 1500", "ws": "<= 300", "ethereum-etl": ""}
-        for r in latency:
-            ratio = f"{r['p99_ms'] / etl['p99_ms']:.2f}" if etl else "-"
-            print(f"{names[r['mode']]:<40} {r['p50_ms']:>7.0f} {r['p99_ms']:>7.0f} {r['max_ms']:>7.0f} "
-                  f"{ratio:>10} {targets[r['mode']]:>11}")
+        streaming.print_latency(latency, args.latency_blocks)
     if sink:
-        print(f"\nchainx sink on one core (taskset), real Kafka -> local Delta lake: {sink['transactions']} "
-              f"transactions + {sink['blocks']} blocks in {sink['seconds']:.1f} s = {sink['rows_per_s']:.0f} rows/s "
-              f"(target >= 100000), peak RSS {sink['peak_rss_mb']:.0f} MB")
+        streaming.print_sink(sink)
+    if day:
+        streaming.print_day(day)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget,
-                       "head_latency": latency, "sink": sink, "mainnet": mainnet}, f, indent=2)
+                       "head_latency": latency, "sink": sink, "simulated_day": day,
+                       "mainnet": mainnet}, f, indent=2)
 
 
 if __name__ == "__main__":

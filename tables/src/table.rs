@@ -65,6 +65,10 @@ pub(crate) async fn create_table(url: &Url, options: HashMap<String, String>, ki
         .with_columns(schema.fields().cloned())
         .with_partition_columns([PARTITION_COLUMN])
         .with_configuration_property(deltalake::TableProperty::CheckpointInterval, Some("50"))
+        .with_configuration_property(
+            deltalake::TableProperty::DataSkippingStatsColumns,
+            Some(kind.stats_columns()),
+        )
         .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await
         .map_err(|source| Error::Delta {

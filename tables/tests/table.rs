@@ -77,6 +77,31 @@ async fn coverage_survives_checkpoints_and_landed_blocks_are_skipped() {
 }
 
 #[tokio::test]
+async fn file_stats_hold_only_the_block_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();
+    let mut table = LakeTable::open_or_create(&lake, TableKind::Blocks).await.unwrap();
+    let rows: Vec<BlockRow> = (0..10).map(block).collect();
+    table.append(blocks_batch(&rows).unwrap(), 0, 9).await.unwrap();
+    let log = dir.path().join("blocks/_delta_log/00000000000000000001.json");
+    let mut adds = 0;
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let action: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(stats) = action["add"]["stats"].as_str() else {
+            continue;
+        };
+        let stats: serde_json::Value = serde_json::from_str(stats).unwrap();
+        let mut columns: Vec<&String> = stats["minValues"].as_object().unwrap().keys().collect();
+        columns.sort();
+        assert_eq!(columns, ["number", "timestamp"], "stats of {stats}");
+        assert!(stats["numRecords"].as_u64().unwrap() > 0);
+        adds += 1;
+    }
+    // 10 blocks at 100 a day: one partition, one file.
+    assert_eq!(adds, 1, "one file added in {}", log.display());
+}
+
+#[tokio::test]
 async fn a_range_without_rows_is_covered_and_uncommitted_files_wait_for_a_vacuum() {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::parse(dir.path().to_str().unwrap()).unwrap();

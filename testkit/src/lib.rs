@@ -75,3 +75,17 @@ pub(crate) fn setup_script(script: &str, args: &[&str], needs: &str) -> String {
     assert!(out.status.success(), "{} failed (needs {needs})", path.display());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// A memory figure of another process from `/proc/PID/status`, in MiB: `field` is `VmRSS`
+/// (resident now) or `VmHWM` (the peak so far). None once the process has gone.
+pub fn process_memory_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}

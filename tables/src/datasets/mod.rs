@@ -115,6 +115,21 @@ impl TableKind {
         self.block_columns().0
     }
 
+    /// The columns whose min/max values the Delta log keeps for each file
+    /// (`delta.dataSkippingStatsColumns`): the block number and timestamp, what unwinds,
+    /// compaction and range queries skip files by. Delta's default, the first 32 columns, put
+    /// hashes, addresses and calldata prefixes in every file's stats, where their min/max rule
+    /// out nothing, and a sink at the head parsed them all again at each commit: 200 MB at a
+    /// time by a day's end (testkit's `simulated_day`, heaptrack).
+    pub fn stats_columns(self) -> String {
+        let timestamp = if self == TableKind::Blocks {
+            "timestamp"
+        } else {
+            "block_timestamp"
+        };
+        format!("{},{timestamp}", self.block_number_column())
+    }
+
     pub fn schema(self) -> SchemaRef {
         (self.dataset().schema)()
     }
@@ -123,6 +138,20 @@ impl TableKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_columns_are_columns_of_the_table() {
+        for kind in TableKind::ALL {
+            let schema = kind.schema();
+            for column in kind.stats_columns().split(',') {
+                assert!(
+                    schema.field_with_name(column).is_ok(),
+                    "{}: no column {column}",
+                    kind.name()
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_dataset_names_columns_its_schema_has() {

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chainx_testkit::kafka::Kafka;
+use chainx_testkit::process_memory_mb;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use serde_json::json;
@@ -45,18 +46,6 @@ fn transaction(n: u64, i: u64) -> serde_json::Value {
         "receipt_cumulative_gas_used": null, "receipt_gas_used": null, "receipt_contract_address": null,
         "receipt_status": null, "receipt_effective_gas_price": null, "tx_kind": "contract_interaction"
     })
-}
-
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
 }
 
 #[tokio::main]
@@ -144,7 +133,7 @@ async fn main() {
         .unwrap();
     let mut peak = 0.0f64;
     let status = loop {
-        if let Some(s) = peak_rss_mb(sink.id()) {
+        if let Some(s) = process_memory_mb(sink.id(), "VmHWM") {
             peak = peak.max(s);
         }
         if let Some(status) = sink.try_wait().unwrap() {
