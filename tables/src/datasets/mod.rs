@@ -119,8 +119,8 @@ impl TableKind {
     /// (`delta.dataSkippingStatsColumns`): the block number and timestamp, what unwinds,
     /// compaction and range queries skip files by. Delta's default, the first 32 columns, put
     /// hashes, addresses and calldata prefixes in every file's stats, where their min/max rule
-    /// out nothing, and a sink at the head parsed them all again at each commit: 200 MB at a
-    /// time by a day's end (testkit's `simulated_day`, heaptrack).
+    /// out nothing, and a sink at the head parsed them over and over reading its log: spikes of
+    /// up to 230 MB after six simulated hours (testkit's `simulated_day`, heaptrack).
     pub fn stats_columns(self) -> String {
         let timestamp = if self == TableKind::Blocks {
             "timestamp"
