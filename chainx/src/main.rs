@@ -13,8 +13,9 @@ use tracing_subscriber::EnvFilter;
 /// mimalloc, not glibc's malloc: row-at-a-time jobs (the sink above all) allocate and free
 /// small strings at a high rate, and glibc's allocator with its page faults was a fifth of
 /// the sink's time. Its v2 line (the `v2` feature), not v3: v3 returns freed memory to the OS
-/// after 1 s rather than 10 ms, and a sink at the head then held 420 MB after six simulated
-/// hours where v2 holds 206 MB, at the same speed (testkit's `simulated_day`, `sink_throughput`).
+/// after 1 s rather than 10 ms, and a sink at the head then held 295 MB after six simulated
+/// hours where v2 holds 153 MB, at the same rows/s (testkit's `simulated_day`,
+/// `sink_throughput`). The backfill pays about 10% of its speed for it.
 #[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
