@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
-use deltalake::arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use deltalake::kernel::{Action, Remove};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::DeltaWriter;
@@ -24,6 +25,7 @@ use deltalake::Path;
 use crate::commit::{Outcome, Plan};
 use crate::datasets::PARTITION_COLUMN;
 use crate::error::{Error, Result};
+use crate::merge::SortedRows;
 use crate::read::{file_bytes, parquet_batches};
 use crate::table::LakeTable;
 
@@ -119,12 +121,13 @@ impl LakeTable {
     /// A data file's rows in the table's schema (the partition column, which lives in the path,
     /// put back), ready to be written again.
     pub(crate) async fn read_file(&self, path: &Path, date: &str) -> Result<Vec<RecordBatch>> {
-        let days = epoch_days(date).ok_or_else(|| Error::Table {
-            table: self.kind().name().to_string(),
-            reason: format!("partition {date:?} is not a date"),
-        })?;
-        let schema = self.kind().schema();
         let bytes = file_bytes(self.delta().object_store().as_ref(), path).await?;
+        self.file_rows(bytes, path, date)
+    }
+
+    fn file_rows(&self, bytes: Bytes, path: &Path, date: &str) -> Result<Vec<RecordBatch>> {
+        let days = self.partition_days(date)?;
+        let schema = self.kind().schema();
         let mut out = Vec::new();
         for b in parquet_batches(bytes, path.as_ref())? {
             let mut columns: Vec<ArrayRef> = b.columns().to_vec();
@@ -134,11 +137,27 @@ impl LakeTable {
         Ok(out)
     }
 
+    /// The partition value `date` as days since 1970-01-01, the partition column's value.
+    fn partition_days(&self, date: &str) -> Result<i32> {
+        epoch_days(date).ok_or_else(|| Error::Table {
+            table: self.kind().name().to_string(),
+            reason: format!("partition {date:?} is not a date"),
+        })
+    }
+
     /// The rows of a live file, or `None` if it is gone and no longer live (another writer
     /// replaced and deleted it since this snapshot): the caller plans again.
     pub(crate) async fn read_live_file(&mut self, path: &Path, date: &str) -> Result<Option<Vec<RecordBatch>>> {
-        match self.read_file(path, date).await {
-            Ok(batches) => Ok(Some(batches)),
+        match self.live_file_bytes(path).await? {
+            Some(bytes) => Ok(Some(self.file_rows(bytes, path, date)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The compressed bytes of a live file, or `None` as [`Self::read_live_file`].
+    async fn live_file_bytes(&mut self, path: &Path) -> Result<Option<Bytes>> {
+        match file_bytes(self.delta().object_store().as_ref(), path).await {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(e) => {
                 self.refresh().await?;
                 if self.live_paths()?.contains(path.as_ref()) {
@@ -189,8 +208,9 @@ impl LakeTable {
     ///
     /// Memory holds one group of files at a time, not a partition: files are taken in order of
     /// their first block, and files whose block spans overlap (writers that interleaved) are
-    /// merged and sorted together; the rows stream into files of the target size, and each
-    /// partition's files are closed before the next partition is read.
+    /// merged and sorted together ([`SortedRows`]: a group already in order is decoded a chunk
+    /// at a time); the rows stream into files of the target size, and each partition's files
+    /// are closed before the next partition is read.
     pub(crate) async fn plan_compaction(&mut self) -> Result<Option<(Plan, CompactSummary)>> {
         let by_partition = self.files_by_partition()?;
         let mut summary = CompactSummary {
@@ -213,6 +233,7 @@ impl LakeTable {
             // Output files are cut by the bytes of the files merged into them: the same rows
             // in the same encoding come out about as large.
             let target = self.layout().target_file_bytes;
+            let days = self.partition_days(&date)?;
             let mut writer = self.file_writer()?.with_target_file_size(0);
             let mut merged_bytes = 0u64;
             let mut adds = Vec::new();
@@ -223,18 +244,19 @@ impl LakeTable {
                     merged_bytes = 0;
                 }
                 merged_bytes += group_bytes;
-                let mut batches = Vec::new();
+                let mut group_files = Vec::with_capacity(group.len());
                 for file in &group {
-                    let Some(read) = self.read_live_file(&file.path, &date).await? else {
+                    let Some(bytes) = self.live_file_bytes(&file.path).await? else {
                         return Ok(None);
                     };
-                    batches.extend(read);
+                    group_files.push((file.path.to_string(), bytes));
                     plan.actions.push(remove(&file.path, &date, file.size, false, now));
                 }
-                writer
-                    .write(self.sorted(&batches)?)
-                    .await
-                    .map_err(|e| self.delta_error(e))?;
+                let sort_keys = self.kind().dataset().sort_keys;
+                let mut rows = SortedRows::new(group_files, sort_keys, self.kind().schema(), days)?;
+                while let Some(chunk) = rows.next_chunk()? {
+                    writer.write(chunk).await.map_err(|e| self.delta_error(e))?;
+                }
             }
             adds.extend(writer.flush().await.map_err(|e| self.delta_error(e))?);
             summary.files_after += adds.len();
@@ -245,24 +267,6 @@ impl LakeTable {
             }));
         }
         Ok(Some((plan, summary)))
-    }
-
-    /// `batches` as one batch in the table's sort order.
-    fn sorted(&self, batches: &[RecordBatch]) -> Result<RecordBatch> {
-        let merged = concat_batches(&self.kind().schema(), batches)?;
-        let keys: Vec<SortColumn> = self
-            .kind()
-            .dataset()
-            .sort_keys
-            .iter()
-            .filter_map(|c| merged.column_by_name(c))
-            .map(|values| SortColumn {
-                values: values.clone(),
-                options: None,
-            })
-            .collect();
-        let order = lexsort_to_indices(&keys, None)?;
-        Ok(take_record_batch(&merged, &order)?)
     }
 }
 

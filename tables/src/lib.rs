@@ -13,6 +13,7 @@ pub mod datasets;
 mod error;
 mod hdfs_store;
 pub mod hive;
+mod merge;
 #[cfg(test)]
 mod races;
 mod ranges;
