@@ -108,6 +108,22 @@ impl BackfillConfig {
                 .any(|k| *k == TableKind::Transactions || k.dataset().fetch == Fetch::Receipts)
     }
 
+    /// Whether the run reads the receipts' logs: some table is made of them.
+    pub fn fetches_logs(&self) -> bool {
+        self.fetches_receipts() && self.tables.iter().any(|k| k.dataset().fetch == Fetch::Receipts)
+    }
+
+    /// The fetcher this run needs: with receipts if a table uses them, with their logs only if
+    /// a table is made of them (a mainnet block's logs are most of its receipts' JSON).
+    pub fn block_fetcher(&self, client: Arc<chainx_evm::RpcClient>) -> BlockFetcher {
+        let fetcher = BlockFetcher::new(client, self.fetches_receipts());
+        if self.fetches_logs() {
+            fetcher
+        } else {
+            fetcher.without_logs()
+        }
+    }
+
     /// The tables, checked: known to the backfill, and given what they are made of.
     fn checked_tables(&self) -> Result<Vec<TableKind>> {
         if self.tables.is_empty() {
@@ -168,10 +184,10 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         ));
     }
     let kinds = cfg.checked_tables()?;
-    if cfg.fetches_receipts() && !fetcher.receipts() {
+    if (cfg.fetches_receipts() && !fetcher.receipts()) || (cfg.fetches_logs() && !fetcher.logs()) {
         return Err(Error::Config(
-            "the block fetcher was built without receipts, which the tables asked for need; \
-             build it with BlockFetcher::new(client, cfg.fetches_receipts())"
+            "the block fetcher was built without the receipts or logs the tables asked for \
+             need; build it with BackfillConfig::block_fetcher(client)"
                 .into(),
         ));
     }

@@ -6,10 +6,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chainx_batch::{BackfillConfig, Finality};
+use std::sync::Arc;
+
+use chainx_batch::{backfill, BackfillConfig, Finality};
+use chainx_evm::{BlockFetcher, RpcClient};
 use chainx_tables::{Lake, LakeTable, TableKind};
 use chainx_testkit::anvil::{manifest, Anvil};
 use common::{assert_exactly, column, coverage, rpc, run};
+use indicatif::ProgressBar;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lands_exactly_the_chain_with_the_manifest_counts() {
@@ -205,6 +209,41 @@ async fn no_receipts_costs_one_call_per_block() {
     assert!(txs
         .iter()
         .all(|t| t["receipt_status"].is_none() && t["receipt_gas_used"].is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_without_the_log_tables_skip_the_logs_and_land_the_same_rows() {
+    let anvil = Anvil::fixture().await;
+    let (with_logs, without_logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let full = common::to_head(100, 199, with_logs.path().to_str().unwrap());
+    let mut plain = common::to_head(100, 199, without_logs.path().to_str().unwrap());
+    plain.tables = vec![TableKind::Blocks, TableKind::Transactions];
+    assert!(full.fetches_logs() && plain.fetches_receipts() && !plain.fetches_logs());
+
+    // A fetcher that reads past the logs cannot serve the log tables: refused before a call.
+    let client = Arc::new(RpcClient::new(rpc(&anvil.url)).unwrap());
+    let skipping = BlockFetcher::new(client, true).without_logs();
+    let e = backfill(&skipping, &full, &ProgressBar::hidden())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("BackfillConfig::block_fetcher"), "{e}");
+    assert_eq!(skipping.client().stats().calls(), 0);
+
+    let landed = run(rpc(&anvil.url), &full).await.unwrap();
+    assert!(landed.logs > 0, "the fixture's blocks 100..=199 have logs: {landed}");
+    run(rpc(&anvil.url), &plain).await.unwrap();
+    let by_hash = |mut rows: Vec<common::Row>| {
+        rows.sort_by(|a, b| a["hash"].cmp(&b["hash"]));
+        rows
+    };
+    let expected = by_hash(common::delta_rows(with_logs.path(), TableKind::Transactions).await);
+    let skipped = by_hash(common::delta_rows(without_logs.path(), TableKind::Transactions).await);
+    assert!(expected.iter().all(|r| r["receipt_gas_used"].is_some()));
+    assert_eq!(
+        skipped, expected,
+        "skipping the receipts' logs changed the transactions' rows"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chainx_batch::BackfillConfig;
-use chainx_evm::{BlockFetcher, RpcClient};
+use chainx_evm::RpcClient;
 use chainx_keys::{Key, KeyPool};
 use chainx_tables::TableKind;
 use chainx_testkit::anvil::Anvil;
@@ -49,12 +49,7 @@ async fn backfill(
     cfg: &BackfillConfig,
 ) -> chainx_batch::Result<chainx_batch::Summary> {
     let client = Arc::new(RpcClient::with_keys(rpc(&gateway.server.url), pool.clone()).unwrap());
-    chainx_batch::backfill(
-        &BlockFetcher::new(client, cfg.fetches_receipts()),
-        cfg,
-        &ProgressBar::hidden(),
-    )
-    .await
+    chainx_batch::backfill(&cfg.block_fetcher(client), cfg, &ProgressBar::hidden()).await
 }
 
 const PLENTY: usize = 1_000_000;
@@ -127,13 +122,9 @@ async fn rate_limited_and_refused_keys_are_switched_away_from() {
         .unwrap()
         .with_metrics(metrics);
     let cfg = common::to_head(0, 79, lake.path().to_str().unwrap());
-    chainx_batch::backfill(
-        &BlockFetcher::new(Arc::new(client), cfg.fetches_receipts()),
-        &cfg,
-        &ProgressBar::hidden(),
-    )
-    .await
-    .unwrap();
+    chainx_batch::backfill(&cfg.block_fetcher(Arc::new(client)), &cfg, &ProgressBar::hidden())
+        .await
+        .unwrap();
     assert_exactly(lake.path(), 0, 79).await;
     assert!(gateway.rejected("key-a") > 0, "the strict provider never refused key a");
     assert!(gateway.served("key-c") > gateway.served("key-a"));

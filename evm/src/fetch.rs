@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use alloy_primitives::B256;
 
-use crate::raw::{parse, RpcBlock, RpcReceipt};
+use crate::raw::{parse, RpcBlock, RpcReceipt, SkippedLog};
 use crate::rows::{BlockRow, TransactionRow};
 use crate::rpc::{Call, CallError, CallResult, RpcClient, METHOD_NOT_FOUND};
 
@@ -79,6 +79,8 @@ impl FetchedBlock {
 pub struct BlockFetcher {
     client: Arc<RpcClient>,
     receipts: bool,
+    /// Whether the receipts' logs are read; without them a receipt's `logs` is empty.
+    logs: bool,
     block_receipts: Arc<AtomicBool>,
 }
 
@@ -87,8 +89,21 @@ impl BlockFetcher {
         BlockFetcher {
             client,
             receipts,
+            logs: true,
             block_receipts: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A fetcher whose receipts come without their logs (read past, not decoded): for readers
+    /// that need only the receipts' gas, status and contract address.
+    pub fn without_logs(mut self) -> Self {
+        self.logs = false;
+        self
+    }
+
+    /// Whether receipts come with their logs.
+    pub fn logs(&self) -> bool {
+        self.logs
     }
 
     /// Whether blocks come with their receipts.
@@ -241,7 +256,12 @@ impl BlockFetcher {
                 block: n,
                 reason: "eth_getBlockReceipts returned null".to_string(),
             })?;
-        let receipts: Vec<RpcReceipt> = parse(&raw, n, "receipts")?;
+        let receipts: Vec<RpcReceipt> = if self.logs {
+            parse(&raw, n, "receipts")?
+        } else {
+            let skipped: Vec<RpcReceipt<SkippedLog>> = parse(&raw, n, "receipts")?;
+            skipped.into_iter().map(RpcReceipt::from).collect()
+        };
         if receipts.len() != block.transactions.len() {
             return Err(Error::Inconsistent {
                 block: n,
@@ -273,7 +293,11 @@ impl BlockFetcher {
                         block: n,
                         reason: format!("no receipt for transaction {:#x}", tx.hash),
                     })?;
-                receipts.push(parse(&raw, n, "receipt")?);
+                receipts.push(if self.logs {
+                    parse(&raw, n, "receipt")?
+                } else {
+                    parse::<RpcReceipt<SkippedLog>>(&raw, n, "receipt")?.into()
+                });
             }
         }
         Ok(receipts)

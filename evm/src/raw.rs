@@ -88,9 +88,10 @@ pub struct RpcTransaction {
     pub transaction_type: Option<U64>,
 }
 
+/// A receipt; `L` is [`RpcLog`], or [`SkippedLog`] for a reader that needs no logs.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RpcReceipt {
+#[serde(rename_all = "camelCase", bound(deserialize = "L: Deserialize<'de>"))]
+pub struct RpcReceipt<L = RpcLog> {
     pub transaction_hash: B256,
     pub cumulative_gas_used: U64,
     pub gas_used: U64,
@@ -103,7 +104,34 @@ pub struct RpcReceipt {
     pub effective_gas_price: Option<U256>,
     /// Empty for a reverted transaction: its logs were rolled back with it.
     #[serde(default)]
-    pub logs: Vec<RpcLog>,
+    pub logs: Vec<L>,
+}
+
+/// A log read past without decoding its hex: a backfill of `blocks` and `transactions` needs
+/// the receipts' gas and status, not their logs, which are most of
+/// a mainnet block's receipts.
+#[derive(Debug, Clone, Copy)]
+pub struct SkippedLog;
+
+impl<'de> Deserialize<'de> for SkippedLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| SkippedLog)
+    }
+}
+
+impl From<RpcReceipt<SkippedLog>> for RpcReceipt {
+    /// The receipt with no logs (they were not read).
+    fn from(r: RpcReceipt<SkippedLog>) -> Self {
+        RpcReceipt {
+            transaction_hash: r.transaction_hash,
+            cumulative_gas_used: r.cumulative_gas_used,
+            gas_used: r.gas_used,
+            contract_address: r.contract_address,
+            status: r.status,
+            effective_gas_price: r.effective_gas_price,
+            logs: Vec::new(),
+        }
+    }
 }
 
 /// One log of a receipt (or of `eth_getLogs`). The block and transaction fields repeat what the
@@ -121,6 +149,11 @@ pub struct RpcLog {
 
 /// Parses one reply, naming the block, the object and the JSON path of a bad field.
 pub fn parse<'de, T: Deserialize<'de>>(raw: &'de RawValue, block: u64, object: &'static str) -> Result<T> {
+    // Tracking the path of every field costs on every reply; only a reply that fails needs it,
+    // so that one is parsed a second time, with the tracking, to name the field.
+    if let Ok(parsed) = serde_json::from_str(raw.get()) {
+        return Ok(parsed);
+    }
     let mut de = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
@@ -154,6 +187,41 @@ mod tests {
         let tx: RpcTransaction = parse(&raw(TX), 7, "transaction").unwrap();
         assert!(tx.to.is_none() && tx.gas_price.is_none() && tx.transaction_type.is_none());
         assert_eq!(tx.value, U256::from(10u64.pow(18)));
+    }
+
+    #[test]
+    fn a_receipt_read_past_its_logs_keeps_everything_else() {
+        let receipt = r#"{"transactionHash":"0x0000000000000000000000000000000000000000000000000000000000000002",
+            "cumulativeGasUsed":"0xa410","gasUsed":"0x5208","contractAddress":null,"status":"0x1",
+            "effectiveGasPrice":"0x3b9aca00","logsBloom":"0x00","logs":[{"address":
+            "0x00000000000000000000000000000000000000bb","topics":[],"data":"0x01","logIndex":"0x0"}]}"#;
+        let full: RpcReceipt = parse(&raw(receipt), 3, "receipt").unwrap();
+        let skipped: RpcReceipt = parse::<RpcReceipt<SkippedLog>>(&raw(receipt), 3, "receipt")
+            .unwrap()
+            .into();
+        assert_eq!(full.logs.len(), 1);
+        assert!(skipped.logs.is_empty());
+        assert_eq!(
+            (
+                skipped.transaction_hash,
+                skipped.cumulative_gas_used,
+                skipped.gas_used,
+                skipped.status
+            ),
+            (
+                full.transaction_hash,
+                full.cumulative_gas_used,
+                full.gas_used,
+                full.status
+            )
+        );
+        assert_eq!(skipped.effective_gas_price, full.effective_gas_price);
+        // The fields it keeps are still checked.
+        let bad = receipt.replace(r#""gasUsed":"0x5208""#, r#""gasUsed":"0xq""#);
+        let msg = parse::<RpcReceipt<SkippedLog>>(&raw(&bad), 3, "receipt")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("block 3") && msg.contains("gasUsed"), "{msg}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chainx_batch::{backfill, BackfillConfig, Finality, Summary};
-use chainx_evm::{BlockFetcher, RpcClient, RpcConfig};
+use chainx_evm::{RpcClient, RpcConfig};
 use chainx_tables::arrow::array::{Array, AsArray, RecordBatch};
 use chainx_tables::arrow::datatypes::{DataType, Decimal128Type, Int64Type, TimestampMicrosecondType};
 use chainx_tables::{read, Lake, LakeTable, TableKind};
@@ -34,7 +34,7 @@ pub fn to_head(from: u64, to: u64, lake: &str) -> BackfillConfig {
 
 pub async fn run(rpc: RpcConfig, cfg: &BackfillConfig) -> chainx_batch::Result<Summary> {
     let client = Arc::new(RpcClient::new(rpc)?);
-    let fetcher = BlockFetcher::new(client, cfg.fetches_receipts());
+    let fetcher = cfg.block_fetcher(client);
     backfill(&fetcher, cfg, &ProgressBar::hidden()).await
 }
 

@@ -27,7 +27,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<()> {
     };
     let (client, pool) = rpc_client(&args.rpc, &file, &replica, log, Some(&provider)).await?;
     let _budgets = metrics::watch_budgets(pool.clone(), Some(&provider));
-    let fetcher = BlockFetcher::new(client.clone(), cfg.fetches_receipts());
+    let fetcher = cfg.block_fetcher(client.clone());
 
     // Drawn only when stderr is a terminal, from the first fetched batch on.
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
