@@ -12,11 +12,10 @@
 //! hence written here.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use bytes::Bytes;
 
-use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
+use deltalake::arrow::array::RecordBatch;
 use deltalake::kernel::{Action, Remove};
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::DeltaWriter;
@@ -25,7 +24,7 @@ use deltalake::Path;
 use crate::commit::{Outcome, Plan};
 use crate::datasets::PARTITION_COLUMN;
 use crate::error::{Error, Result};
-use crate::merge::SortedRows;
+use crate::merge::{with_partition_column, SortedRows};
 use crate::read::{file_bytes, parquet_batches};
 use crate::table::LakeTable;
 
@@ -128,13 +127,10 @@ impl LakeTable {
     fn file_rows(&self, bytes: Bytes, path: &Path, date: &str) -> Result<Vec<RecordBatch>> {
         let days = self.partition_days(date)?;
         let schema = self.kind().schema();
-        let mut out = Vec::new();
-        for b in parquet_batches(bytes, path.as_ref())? {
-            let mut columns: Vec<ArrayRef> = b.columns().to_vec();
-            columns.push(Arc::new(Date32Array::from(vec![days; b.num_rows()])));
-            out.push(RecordBatch::try_new(schema.clone(), columns)?);
-        }
-        Ok(out)
+        parquet_batches(bytes, path.as_ref())?
+            .iter()
+            .map(|b| with_partition_column(b, &schema, days))
+            .collect()
     }
 
     /// The partition value `date` as days since 1970-01-01, the partition column's value.

@@ -11,18 +11,15 @@ use bytes::Bytes;
 use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
 use deltalake::arrow::compute::{concat, interleave_record_batch, lexsort_to_indices, SortColumn};
 use deltalake::arrow::datatypes::SchemaRef;
-use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use crate::error::{Error, Result};
-
-/// Rows per chunk handed to the writer.
-pub(crate) const CHUNK_ROWS: usize = 8192;
+use crate::read::{parquet_error, parquet_reader, BATCH_ROWS};
 
 /// A data file's name (for errors) and its compressed bytes.
 pub(crate) type FileBytes = (String, Bytes);
 
-/// The group's rows, in order, in chunks of [`CHUNK_ROWS`], in the table's schema: the
+/// The group's rows, in order, in chunks of [`BATCH_ROWS`], in the table's schema: the
 /// partition column, which lives in the path, put back as `days` since 1970-01-01.
 pub(crate) struct SortedRows {
     schema: SchemaRef,
@@ -56,7 +53,7 @@ impl SortedRows {
                 let mut batches = Vec::new();
                 let mut located = Vec::with_capacity(sorted.len());
                 for (name, bytes) in files {
-                    for batch in reader(bytes, &name, None)? {
+                    for batch in parquet_reader(bytes, &name, None)? {
                         let batch = batch.map_err(|e| parquet_error(&name, &e))?;
                         located.extend((0..batch.num_rows()).map(|row| (batches.len(), row)));
                         batches.push(batch);
@@ -86,39 +83,29 @@ impl SortedRows {
                 let Some((name, bytes)) = files.pop_front() else {
                     return Ok(None);
                 };
-                *reading = Some((name.clone(), reader(bytes, &name, None)?));
+                *reading = Some((name.clone(), parquet_reader(bytes, &name, None)?));
             },
             Source::Reordered { batches, order, next } => {
                 if *next >= order.len() {
                     return Ok(None);
                 }
-                let end = (*next + CHUNK_ROWS).min(order.len());
+                let end = (*next + BATCH_ROWS).min(order.len());
                 let refs: Vec<&RecordBatch> = batches.iter().collect();
                 let chunk = interleave_record_batch(&refs, &order[*next..end])?;
                 *next = end;
                 chunk
             }
         };
-        let mut columns: Vec<ArrayRef> = chunk.columns().to_vec();
-        columns.push(Arc::new(Date32Array::from(vec![self.days; chunk.num_rows()])));
-        Ok(Some(RecordBatch::try_new(self.schema.clone(), columns)?))
+        with_partition_column(&chunk, &self.schema, self.days).map(Some)
     }
 }
 
-/// A chunked reader of a Parquet file's rows, of only the `columns` named if given.
-fn reader(bytes: Bytes, name: &str, columns: Option<&[&str]>) -> Result<ParquetRecordBatchReader> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| parquet_error(name, &e))?;
-    let builder = match columns {
-        Some(columns) => {
-            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-            builder.with_projection(mask)
-        }
-        None => builder,
-    };
-    builder
-        .with_batch_size(CHUNK_ROWS)
-        .build()
-        .map_err(|e| parquet_error(name, &e))
+/// `batch` (a data file's rows) in the table's `schema`: the partition column, which lives in
+/// the file's path, put back as `days` since 1970-01-01.
+pub(crate) fn with_partition_column(batch: &RecordBatch, schema: &SchemaRef, days: i32) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    columns.push(Arc::new(Date32Array::from(vec![days; batch.num_rows()])));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// The order sorting the rows of `files` (taken one after another) by `sort_keys`, from those
@@ -126,7 +113,7 @@ fn reader(bytes: Bytes, name: &str, columns: Option<&[&str]>) -> Result<ParquetR
 fn sort_order(files: &[FileBytes], sort_keys: &[&str]) -> Result<Option<Vec<u32>>> {
     let mut keys: Vec<Vec<ArrayRef>> = vec![Vec::new(); sort_keys.len()];
     for (name, bytes) in files {
-        for batch in reader(bytes.clone(), name, Some(sort_keys))? {
+        for batch in parquet_reader(bytes.clone(), name, Some(sort_keys))? {
             let batch = batch.map_err(|e| parquet_error(name, &e))?;
             for (key, column) in sort_keys.iter().zip(keys.iter_mut()) {
                 let values = batch.column_by_name(key).ok_or_else(|| Error::Parquet {
@@ -151,13 +138,6 @@ fn sort_order(files: &[FileBytes], sort_keys: &[&str]) -> Result<Option<Vec<u32>
     let order = lexsort_to_indices(&columns, None)?;
     let in_order = order.values().iter().enumerate().all(|(i, &row)| row as usize == i);
     Ok((!in_order).then(|| order.values().to_vec()))
-}
-
-fn parquet_error(name: &str, e: &dyn std::fmt::Display) -> Error {
-    Error::Parquet {
-        file: name.to_string(),
-        reason: e.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -200,7 +180,7 @@ mod tests {
     fn drain(mut rows: SortedRows) -> Vec<(i64, i64, String, i32)> {
         let mut out = Vec::new();
         while let Some(chunk) = rows.next_chunk().unwrap() {
-            assert!(chunk.num_rows() <= CHUNK_ROWS);
+            assert!(chunk.num_rows() <= BATCH_ROWS);
             let col = |i: usize| chunk.column(i).clone();
             let (block, index, hash, date) = (col(0), col(1), col(2), col(3));
             let block = block.as_any().downcast_ref::<Int64Array>().unwrap();

@@ -8,7 +8,7 @@ use std::path::{Path as FsPath, PathBuf};
 use bytes::Bytes;
 use deltalake::arrow::array::{AsArray, RecordBatch};
 use deltalake::logstore::object_store::ObjectStoreExt;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use deltalake::parquet::arrow::ProjectionMask;
 
 use crate::error::{Error, Result};
@@ -58,14 +58,8 @@ impl LakeTable {
         let mut counts = BTreeMap::new();
         for path in self.live_files()? {
             let bytes = file_bytes(store.as_ref(), &path).await?;
-            let err = |e: &dyn std::fmt::Display| Error::Parquet {
-                file: path.to_string(),
-                reason: e.to_string(),
-            };
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| err(&e))?;
-            let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
-            for batch in builder.with_projection(mask).build().map_err(|e| err(&e))? {
-                let batch = batch.map_err(|e| err(&e))?;
+            for batch in parquet_reader(bytes, path.as_ref(), Some(&[column]))? {
+                let batch = batch.map_err(|e| parquet_error(path.as_ref(), &e))?;
                 let values = batch
                     .column_by_name(column)
                     .and_then(|c| c.as_string_opt::<i32>())
@@ -211,13 +205,34 @@ pub fn hive_rows(table_dir: &FsPath) -> Result<Vec<RecordBatch>> {
 }
 
 pub(crate) fn parquet_batches(bytes: Bytes, name: &str) -> Result<Vec<RecordBatch>> {
-    let err = |e: &dyn std::fmt::Display| Error::Parquet {
+    parquet_reader(bytes, name, None)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| parquet_error(name, &e))
+}
+
+/// Rows per batch read from a data file: what compaction hands its writer at a time.
+pub(crate) const BATCH_ROWS: usize = 8192;
+
+/// A reader of the file `name`'s rows, [`BATCH_ROWS`] at a time, of only the `columns` named if
+/// given.
+pub(crate) fn parquet_reader(bytes: Bytes, name: &str, columns: Option<&[&str]>) -> Result<ParquetRecordBatchReader> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| parquet_error(name, &e))?;
+    let builder = match columns {
+        Some(columns) => {
+            let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
+    builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| parquet_error(name, &e))
+}
+
+pub(crate) fn parquet_error(name: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::Parquet {
         file: name.to_string(),
         reason: e.to_string(),
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .map_err(|e| err(&e))?
-        .build()
-        .map_err(|e| err(&e))?;
-    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| err(&e))
+    }
 }
