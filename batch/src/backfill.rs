@@ -113,14 +113,31 @@ impl BackfillConfig {
         self.fetches_receipts() && self.tables.iter().any(|k| k.dataset().fetch == Fetch::Receipts)
     }
 
+    /// Whether the run fetches each block's traces: some table is made of them.
+    pub fn fetches_traces(&self) -> bool {
+        self.tables.iter().any(|k| k.dataset().fetch == Fetch::Traces)
+    }
+
+    /// Whether every table is made of traces, so the blocks are fetched as headers only (the
+    /// block's hash, timestamp and transaction hashes, not its transactions).
+    pub fn fetches_headers_only(&self) -> bool {
+        !self.tables.is_empty() && self.tables.iter().all(|k| k.dataset().fetch == Fetch::Traces)
+    }
+
     /// The fetcher this run needs: with receipts if a table uses them, with their logs only if
-    /// a table is made of them (a mainnet block's logs are most of its receipts' JSON).
+    /// a table is made of them (a mainnet block's logs are most of its receipts' JSON), with
+    /// traces if a table is made of them, and headers instead of full blocks if only those are.
     pub fn block_fetcher(&self, client: Arc<chainx_evm::RpcClient>) -> BlockFetcher {
-        let fetcher = BlockFetcher::new(client, self.fetches_receipts());
-        if self.fetches_logs() {
-            fetcher
+        let mut fetcher = BlockFetcher::new(client, self.fetches_receipts());
+        if !self.fetches_logs() {
+            fetcher = fetcher.without_logs();
+        }
+        if self.fetches_headers_only() {
+            fetcher.headers_only()
+        } else if self.fetches_traces() {
+            fetcher.with_traces()
         } else {
-            fetcher.without_logs()
+            fetcher
         }
     }
 
@@ -184,10 +201,14 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         ));
     }
     let kinds = cfg.checked_tables()?;
-    if (cfg.fetches_receipts() && !fetcher.receipts()) || (cfg.fetches_logs() && !fetcher.logs()) {
+    if (cfg.fetches_receipts() && !fetcher.receipts())
+        || (cfg.fetches_logs() && !fetcher.logs())
+        || (cfg.fetches_traces() && !fetcher.traces())
+        || (fetcher.fetches_headers_only() && !cfg.fetches_headers_only())
+    {
         return Err(Error::Config(
-            "the block fetcher was built without the receipts or logs the tables asked for \
-             need; build it with BackfillConfig::block_fetcher(client)"
+            "the block fetcher was built without the receipts, logs, traces or full blocks the \
+             tables asked for need; build it with BackfillConfig::block_fetcher(client)"
                 .into(),
         ));
     }

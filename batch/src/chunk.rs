@@ -1,14 +1,15 @@
 //! Fetched blocks as rows of the tables a run lands: blocks, transactions and decoded calls
-//! from the blocks; logs, token transfers and decoded events from the receipts' logs.
+//! from the blocks; logs, token transfers and decoded events from the receipts' logs; traces
+//! and contracts from the traces.
 
 use chainx_evm::{
-    decode_events, AbiRegistry, BlockRow, DecodedCallRow, DecodedEventRow, FetchedBlock, LogRow, TokenTransferRow,
-    TransactionRow, TxKind,
+    decode_events, AbiRegistry, BlockRow, ContractRow, DecodedCallRow, DecodedEventRow, FetchedBlock, LogRow,
+    TokenTransferRow, TraceRow, TransactionRow, TxKind,
 };
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{
-    blocks_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch, transactions_batch,
-    TableKind,
+    blocks_batch, contracts_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch,
+    traces_batch, transactions_batch, TableKind,
 };
 
 use crate::{Error, Result};
@@ -31,6 +32,8 @@ pub(crate) struct ChunkRows {
     pub token_transfers: Vec<TokenTransferRow>,
     pub decoded_events: Vec<DecodedEventRow>,
     pub decoded_calls: Vec<DecodedCallRow>,
+    pub traces: Vec<TraceRow>,
+    pub contracts: Vec<ContractRow>,
     /// Logs of an event some ABI knows whose topics or data do not decode as it.
     pub events_undecodable: u64,
 }
@@ -47,6 +50,21 @@ impl ChunkRows {
         let wants = |k| tables.contains(&k);
         let mut rows = ChunkRows::default();
         for f in fetched {
+            if wants(TableKind::Traces) || wants(TableKind::Contracts) {
+                let traces = f
+                    .traces
+                    .as_ref()
+                    .ok_or_else(|| Error::Config(format!("block {} was fetched without its traces", f.number())))?;
+                if wants(TableKind::Contracts) {
+                    rows.contracts.extend(traces.iter().filter_map(ContractRow::from_trace));
+                }
+                if wants(TableKind::Traces) {
+                    rows.traces.extend(traces.iter().cloned());
+                }
+            }
+            if f.header_only {
+                continue;
+            }
             let (block, txs) = f.to_rows()?;
             if wants(TableKind::Logs) || wants(TableKind::TokenTransfers) {
                 let logs = logs_of(f, block.number)?;
@@ -105,6 +123,8 @@ impl ChunkRows {
             TableKind::TokenTransfers => token_transfers_batch(&self.token_transfers)?,
             TableKind::DecodedEvents => decoded_events_batch(&self.decoded_events)?,
             TableKind::DecodedCalls => decoded_calls_batch(&self.decoded_calls)?,
+            TableKind::Traces => traces_batch(&self.traces)?,
+            TableKind::Contracts => contracts_batch(&self.contracts)?,
         })
     }
 }

@@ -362,6 +362,8 @@ fn count(summary: &mut Summary, kind: TableKind, landed: Landed, first_table: bo
         TableKind::TokenTransfers => summary.token_transfers += landed.rows,
         TableKind::DecodedEvents => summary.decoded_events += landed.rows,
         TableKind::DecodedCalls => summary.decoded_calls += landed.rows,
+        TableKind::Traces => summary.traces += landed.rows,
+        TableKind::Contracts => summary.contracts += landed.rows,
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Summary {
     pub token_transfers: u64,
     pub decoded_events: u64,
     pub decoded_calls: u64,
+    pub traces: u64,
+    pub contracts: u64,
     /// Logs of an event some ABI knows whose topics or data do not decode as it (left out).
     pub events_undecodable: u64,
     pub skipped_blocks: u64,
@@ -49,7 +51,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "backfill {}..={}: {} blocks, {} transactions, {} logs, {} token transfers, {} decoded events \
-             ({} undecodable), {} decoded calls, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
+             ({} undecodable), {} decoded calls, {} traces, {} contracts, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
              {} already landed, {} commits retried after another writer's, {:.1}s, {:.1} blocks/s",
             self.from,
             self.to,
@@ -60,6 +62,8 @@ impl fmt::Display for Summary {
             self.decoded_events,
             self.events_undecodable,
             self.decoded_calls,
+            self.traces,
+            self.contracts,
             self.calls,
             self.calls_per_block(),
             self.http_requests,

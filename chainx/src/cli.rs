@@ -280,8 +280,10 @@ pub struct BackfillArgs {
     #[arg(long, env = "CHAINX_LAKE", help_heading = "Lake")]
     pub lake: Option<String>,
     /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
-    /// token_transfers, decoded_events (logs and what is made of them need receipts) [default:
-    /// all but decoded_calls; blocks and transactions with --no-receipts]
+    /// token_transfers, decoded_events (logs and what is made of them need receipts), traces,
+    /// contracts (one trace_block or debug_traceBlockByNumber call more per block; alone, blocks
+    /// come as headers) [default: all but decoded_calls, traces and contracts; blocks and
+    /// transactions with --no-receipts]
     #[arg(long, env = "CHAINX_TABLES", help_heading = "Tables", value_delimiter = ',')]
     pub tables: Option<Vec<String>>,
     /// Folder of <address>.json ABIs for decoded_calls and decoded_events, besides the built-in ones

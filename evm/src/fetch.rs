@@ -2,6 +2,8 @@
 //! `eth_getBlockByNumber(n, true)` plus `eth_getBlockReceipts(n)` per block, batched over many
 //! blocks per HTTP request. A node without `eth_getBlockReceipts` (method not found) is
 //! remembered, and receipts then come from `eth_getTransactionReceipt` per transaction.
+//! Traces, when asked for, are one more call per block in the same request: `trace_block`, or,
+//! once a node has said it lacks that, `debug_traceBlockByNumber` with geth's `callTracer`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use alloy_primitives::B256;
 use crate::raw::{parse, RpcBlock, RpcReceipt, SkippedLog};
 use crate::rows::{BlockRow, TransactionRow};
 use crate::rpc::{Call, CallError, CallResult, RpcClient, METHOD_NOT_FOUND};
+use crate::traces::{geth_rows, parity_rows, GethTxTrace, ParityTrace, TraceBlock, TraceRow};
 
 /// Calls per HTTP request for per-transaction receipts; providers cap batches (Alchemy and
 /// Infura at 1000), and smaller batches retry more cheaply.
@@ -24,6 +27,11 @@ pub struct FetchedBlock {
     pub block: RpcBlock,
     /// `None` when receipts were not asked for.
     pub receipts: Option<Vec<RpcReceipt>>,
+    /// `None` when traces were not asked for.
+    pub traces: Option<Vec<TraceRow>>,
+    /// The block came as a header ([`BlockFetcher::headers_only`]): `block.transactions` is
+    /// empty, and only its traces make rows.
+    pub header_only: bool,
 }
 
 impl FetchedBlock {
@@ -54,10 +62,22 @@ impl FetchedBlock {
                     .sum::<usize>()
             })
             .sum();
-        (2_000 + txs + receipts) as u64
+        let traces: usize = self
+            .traces
+            .iter()
+            .flatten()
+            .map(|t| 300 + t.input.as_ref().map_or(0, String::len) + t.output.as_ref().map_or(0, String::len))
+            .sum();
+        (2_000 + txs + receipts + traces) as u64
     }
 
     pub fn to_rows(&self) -> Result<(BlockRow, Vec<TransactionRow>)> {
+        if self.header_only {
+            return Err(Error::Inconsistent {
+                block: self.number(),
+                reason: "fetched as a header only, without the transactions a block row counts".to_string(),
+            });
+        }
         let block = BlockRow::from_rpc(&self.block);
         let txs = self
             .block
@@ -82,6 +102,11 @@ pub struct BlockFetcher {
     /// Whether the receipts' logs are read; without them a receipt's `logs` is empty.
     logs: bool,
     block_receipts: Arc<AtomicBool>,
+    traces: bool,
+    /// Blocks as headers (transaction hashes only), for runs that want only their traces.
+    headers_only: bool,
+    /// Whether the node has `trace_block`; once it said not, geth's tracer is used.
+    parity_traces: Arc<AtomicBool>,
 }
 
 impl BlockFetcher {
@@ -91,7 +116,33 @@ impl BlockFetcher {
             receipts,
             logs: true,
             block_receipts: Arc::new(AtomicBool::new(true)),
+            traces: false,
+            headers_only: false,
+            parity_traces: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A fetcher that also fetches each block's traces (one more call per block).
+    pub fn with_traces(mut self) -> Self {
+        self.traces = true;
+        self
+    }
+
+    /// A fetcher of block headers and traces only: for runs whose tables are made of traces.
+    pub fn headers_only(mut self) -> Self {
+        self.traces = true;
+        self.headers_only = true;
+        self
+    }
+
+    /// Whether blocks come with their traces.
+    pub fn traces(&self) -> bool {
+        self.traces
+    }
+
+    /// Whether blocks come as headers only.
+    pub fn fetches_headers_only(&self) -> bool {
+        self.headers_only
     }
 
     /// A fetcher whose receipts come without their logs (read past, not decoded): for readers
@@ -135,12 +186,15 @@ impl BlockFetcher {
     /// more per hundred transactions when the node lacks `eth_getBlockReceipts`.
     pub async fn fetch(&self, numbers: &[u64]) -> Result<Vec<FetchedBlock>> {
         let by_block = self.receipts && self.block_receipts.load(Ordering::Relaxed);
-        let per_block = if by_block { 2 } else { 1 };
-        let mut calls = Vec::with_capacity(numbers.len() * per_block);
+        let parity = self.parity_traces.load(Ordering::Relaxed);
+        let mut calls = Vec::with_capacity(numbers.len() * 3);
         for n in numbers {
-            calls.push(Call::new("eth_getBlockByNumber", json!([hex(*n), true])));
+            calls.push(Call::new("eth_getBlockByNumber", json!([hex(*n), !self.headers_only])));
             if by_block {
                 calls.push(Call::new("eth_getBlockReceipts", json!([hex(*n)])));
+            }
+            if self.traces {
+                calls.push(trace_call(*n, parity));
             }
         }
         let results = self.client.batch_all(&calls).await?;
@@ -149,13 +203,17 @@ impl BlockFetcher {
         // encoded, on every core.
         let this = self.clone();
         let wanted = numbers.to_vec();
-        let (mut out, need_receipts) =
-            tokio::task::spawn_blocking(move || this.parse_fetched(&wanted, by_block, results))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        for i in need_receipts {
+        let (mut out, need) = tokio::task::spawn_blocking(move || this.parse_fetched(&wanted, by_block, results))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        for i in need.receipts {
             let receipts = self.receipts_per_tx(&out[i].block).await?;
             out[i].receipts = Some(receipts);
+        }
+        for (i, hashes) in need.traces {
+            let n = out[i].number();
+            let result = self.client.batch_all(&[trace_call(n, false)]).await?.into_iter().next();
+            out[i].traces = Some(self.traces_from(&out[i].block, &hashes, false, result)?);
         }
         Ok(out)
     }
@@ -167,12 +225,21 @@ impl BlockFetcher {
         numbers: &[u64],
         by_block: bool,
         results: Vec<CallResult>,
-    ) -> Result<(Vec<FetchedBlock>, Vec<usize>)> {
+    ) -> Result<(Vec<FetchedBlock>, StillToFetch)> {
         let mut results = results.into_iter();
         let mut out = Vec::with_capacity(numbers.len());
-        let mut need_receipts = Vec::new();
+        let mut need = StillToFetch::default();
+        let parity = self.parity_traces.load(Ordering::Relaxed);
         for &n in numbers {
-            let block = self.block_from(n, results.next())?;
+            let (block, hashes) = if self.headers_only {
+                let header: RpcBlock<B256> = self.block_from(n, results.next())?;
+                let hashes = header.transactions.clone();
+                (header.without_transactions(), hashes)
+            } else {
+                let block: RpcBlock = self.block_from(n, results.next())?;
+                let hashes = block.transactions.iter().map(|t| t.hash).collect();
+                (block, hashes)
+            };
             let receipts = if !self.receipts {
                 None
             } else if by_block {
@@ -186,18 +253,74 @@ impl BlockFetcher {
                                 e.message
                             );
                         }
-                        need_receipts.push(out.len());
+                        need.receipts.push(out.len());
                         None
                     }
                     other => Some(self.receipts_from(n, &block, other)?),
                 }
             } else {
-                need_receipts.push(out.len());
+                need.receipts.push(out.len());
                 None
             };
-            out.push(FetchedBlock { block, receipts });
+            let traces = if !self.traces {
+                None
+            } else {
+                match results.next() {
+                    Some(Err(e)) if parity && is_unsupported(&e) => {
+                        if self.parity_traces.swap(false, Ordering::Relaxed) {
+                            tracing::info!(
+                                endpoint = self.client.endpoint(),
+                                "trace_block unsupported ({}); using debug_traceBlockByNumber with callTracer",
+                                e.message
+                            );
+                        }
+                        need.traces.push((out.len(), hashes));
+                        None
+                    }
+                    other => Some(self.traces_from(&block, &hashes, parity, other)?),
+                }
+            };
+            out.push(FetchedBlock {
+                block,
+                receipts,
+                traces,
+                header_only: self.headers_only,
+            });
         }
-        Ok((out, need_receipts))
+        Ok((out, need))
+    }
+
+    /// A block's traces from the reply to [`trace_call`].
+    fn traces_from(
+        &self,
+        block: &RpcBlock,
+        hashes: &[B256],
+        parity: bool,
+        result: Option<CallResult>,
+    ) -> Result<Vec<TraceRow>> {
+        let n: u64 = block.number.to();
+        let method = if parity {
+            "trace_block"
+        } else {
+            "debug_traceBlockByNumber"
+        };
+        let raw = self
+            .unwrap_result(n, method, result)?
+            .ok_or_else(|| Error::Inconsistent {
+                block: n,
+                reason: format!("{method} returned null"),
+            })?;
+        let at = TraceBlock {
+            number: n,
+            hash: block.hash,
+            timestamp: block.timestamp.to(),
+            transactions: hashes,
+        };
+        if parity {
+            parity_rows(&at, &parse::<Vec<ParityTrace>>(&raw, n, "traces")?)
+        } else {
+            geth_rows(&at, &parse::<Vec<GethTxTrace>>(&raw, n, "traces")?)
+        }
     }
 
     /// Blocks with transaction hashes only (`eth_getBlockByNumber(n, false)`): one call per
@@ -323,6 +446,24 @@ impl BlockFetcher {
                 reason: "missing from the batch reply".to_string(),
             }),
         }
+    }
+}
+
+/// What a batch's replies left to fetch one call at a time: receipts of blocks whose node lacks
+/// `eth_getBlockReceipts`, and traces of blocks whose node lacks `trace_block` (with the
+/// blocks' transaction hashes, which name geth's traces).
+#[derive(Default)]
+struct StillToFetch {
+    receipts: Vec<usize>,
+    traces: Vec<(usize, Vec<B256>)>,
+}
+
+/// The call for a block's traces: Parity's `trace_block`, or geth's call tracer.
+fn trace_call(n: u64, parity: bool) -> Call {
+    if parity {
+        Call::new("trace_block", json!([hex(n)]))
+    } else {
+        Call::new("debug_traceBlockByNumber", json!([hex(n), {"tracer": "callTracer"}]))
     }
 }
 

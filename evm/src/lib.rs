@@ -8,10 +8,13 @@
 //! - [`abi`]: contract-call and event decoding with ABIs from a folder, Etherscan or built-in
 //!   signatures.
 //! - [`log_rows`]: `logs`, `token_transfers` and `decoded_events` rows from a block's receipts.
-//! - [`fetch`]: a block with its transactions and receipts, fetched in as few calls as the
-//!   node allows.
+//! - [`traces`] and [`contracts`]: `traces` rows from `trace_block` or geth's call tracer, and
+//!   the contracts their creates made.
+//! - [`fetch`]: a block with its transactions, receipts and traces, fetched in as few calls as
+//!   the node allows.
 
 pub mod abi;
+pub mod contracts;
 mod error;
 pub mod fetch;
 pub mod log_rows;
@@ -20,9 +23,11 @@ pub mod redact;
 pub mod request_log;
 pub mod rows;
 pub mod rpc;
+pub mod traces;
 
 pub use abi::{AbiRegistry, DecodedCall, EtherscanAbis};
 pub use alloy_primitives;
+pub use contracts::ContractRow;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
 pub use log_rows::{decode_events, BlockLog, DecodedEventRow, LogRow, TokenStandard, TokenTransferRow};
@@ -30,3 +35,4 @@ pub use redact::redact_url;
 pub use request_log::RequestLog;
 pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};
 pub use rpc::{RpcClient, RpcConfig, RpcStats};
+pub use traces::TraceRow;

@@ -51,6 +51,39 @@ pub struct RpcBlock<T = RpcTransaction> {
     pub transactions: Vec<T>,
 }
 
+impl<T> RpcBlock<T> {
+    /// The block without its transactions: a header standing in for a full block where only
+    /// the header's fields are read.
+    pub fn without_transactions<U>(self) -> RpcBlock<U> {
+        RpcBlock {
+            number: self.number,
+            hash: self.hash,
+            parent_hash: self.parent_hash,
+            nonce: self.nonce,
+            sha3_uncles: self.sha3_uncles,
+            logs_bloom: self.logs_bloom,
+            transactions_root: self.transactions_root,
+            state_root: self.state_root,
+            receipts_root: self.receipts_root,
+            miner: self.miner,
+            difficulty: self.difficulty,
+            total_difficulty: self.total_difficulty,
+            size: self.size,
+            extra_data: self.extra_data,
+            gas_limit: self.gas_limit,
+            gas_used: self.gas_used,
+            timestamp: self.timestamp,
+            base_fee_per_gas: self.base_fee_per_gas,
+            withdrawals_root: self.withdrawals_root,
+            withdrawals: self.withdrawals,
+            blob_gas_used: self.blob_gas_used,
+            excess_blob_gas: self.excess_blob_gas,
+            parent_beacon_block_root: self.parent_beacon_block_root,
+            transactions: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RpcWithdrawal {

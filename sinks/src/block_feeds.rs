@@ -250,6 +250,9 @@ impl Feeds {
                     feeds.decoded_events = Some((topics.logs_decoded.clone(), feed));
                 }
                 TableKind::Blocks | TableKind::Transactions | TableKind::DecodedCalls => {}
+                // Not in the stream yet (the block clock publishes no traces): the sink's
+                // tables are checked against TableKind::STREAMED before this.
+                TableKind::Traces | TableKind::Contracts => {}
             }
         }
         Ok(feeds)

@@ -194,7 +194,11 @@ impl Tables {
             TableKind::Blocks => Some(&self.blocks),
             TableKind::Transactions => Some(&self.txs),
             TableKind::DecodedCalls => Some(&self.decoded),
-            TableKind::Logs | TableKind::TokenTransfers | TableKind::DecodedEvents => None,
+            TableKind::Logs
+            | TableKind::TokenTransfers
+            | TableKind::DecodedEvents
+            | TableKind::Traces
+            | TableKind::Contracts => None,
         }
     }
 

@@ -61,15 +61,32 @@ pub fn ddl(lake: &Lake, database: &str, format: Format, tables: &[TableKind]) ->
                 table_location(lake, kind)
             ));
         }
-        return Ok(out);
+    } else {
+        for &kind in tables {
+            out.push(create_table(lake, database, kind)?);
+        }
+        for &kind in tables {
+            out.push(format!("MSCK REPAIR TABLE {database}.{}", kind.name()));
+        }
     }
-    for &kind in tables {
-        out.push(create_table(lake, database, kind)?);
-    }
-    for &kind in tables {
-        out.push(format!("MSCK REPAIR TABLE {database}.{}", kind.name()));
+    if tables.contains(&TableKind::Traces) {
+        out.push(ether_transfers_view(database));
     }
     Ok(out)
+}
+
+/// `ether_transfers`: every movement of ether the traces show, what a fund-tracing query
+/// follows: successful calls, creates and self-destructs with value, top-level (`trace_address`
+/// NULL) and internal alike. A delegatecall's or callcode's value is its caller's context, not a
+/// transfer; rewards are minted, not moved.
+fn ether_transfers_view(database: &str) -> String {
+    format!(
+        "CREATE VIEW IF NOT EXISTS {database}.ether_transfers AS SELECT transaction_hash, \
+         transaction_index, from_address, to_address, value, trace_type, trace_address, \
+         block_timestamp, block_number, block_hash, trace_id, {PARTITION_COLUMN} \
+         FROM {database}.traces WHERE status = 1 AND value > 0 AND trace_type IN ('call', 'create', 'suicide') \
+         AND (call_type IS NULL OR call_type = 'call')"
+    )
 }
 
 /// One table's CREATE EXTERNAL TABLE: the Parquet columns with matching Hive types, the
@@ -137,7 +154,11 @@ mod tests {
     fn every_column_has_its_hive_type_and_wei_stays_exact() {
         let lake = Lake::parse("hdfs://namenode:9000/chainx").unwrap();
         let stmts = ddl(&lake, "chainx", Format::Parquet, &TableKind::ALL).unwrap();
-        assert_eq!(stmts.len(), 1 + 2 * TableKind::ALL.len());
+        assert_eq!(stmts.len(), 1 + 2 * TableKind::ALL.len() + 1);
+        assert!(stmts
+            .last()
+            .unwrap()
+            .contains("VIEW IF NOT EXISTS chainx.ether_transfers"));
         let txs = &stmts[2];
         assert!(
             txs.starts_with("CREATE EXTERNAL TABLE IF NOT EXISTS chainx.transactions ("),

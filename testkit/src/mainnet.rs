@@ -27,6 +27,8 @@ pub fn fixtures_dir() -> PathBuf {
 pub struct Recorded {
     results: HashMap<String, Value>,
     head: u64,
+    /// Answer `trace_block` with method-not-found, as geth does.
+    pub without_trace_block: bool,
 }
 
 fn key(method: &str, params: &Value) -> String {
@@ -34,6 +36,12 @@ fn key(method: &str, params: &Value) -> String {
     for p in params.as_array().cloned().unwrap_or_default() {
         parts.push(match p {
             Value::String(s) => s,
+            // `{"tracer": "callTracer"}` is recorded as `tracer_calltracer`.
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| format!("{k}_{}", v.as_str().unwrap_or_default()).to_ascii_lowercase())
+                .collect::<Vec<_>>()
+                .join("_"),
             other => other.to_string(),
         });
     }
@@ -82,6 +90,8 @@ impl Recorded {
         let not_found = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "the method does not exist/is not available"}});
         let result = match method {
             "eth_blockNumber" => json!(format!("{:#x}", self.head)),
+            "trace_block" if self.without_trace_block => return not_found,
+            "eth_getBlockByNumber" if params[1] == json!(false) => self.header(&params[0]),
             "eth_getBlockReceipts" => {
                 if !block_receipts {
                     return not_found;
@@ -103,6 +113,46 @@ impl Recorded {
             _ => self.result(method, params).cloned().unwrap_or(Value::Null),
         };
         json!({"jsonrpc": "2.0", "id": id, "result": result})
+    }
+
+    /// `eth_getBlockByNumber(n, false)`: recorded as such, or the recorded full block with its
+    /// transactions' hashes. ethereum-etl's trace exports fetched no header: for their blocks
+    /// the header is made up from the recorded traces (hash, transaction hashes by position;
+    /// zero timestamp and roots, which no trace test compares).
+    fn header(&self, number: &Value) -> Value {
+        if let Some(h) = self.result("eth_getBlockByNumber", &json!([number, false])) {
+            return h.clone();
+        }
+        if let Some(full) = self.result("eth_getBlockByNumber", &json!([number, true])) {
+            let mut h = full.clone();
+            h["transactions"] = full["transactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["hash"].clone())
+                .collect();
+            return h;
+        }
+        let traces = self.result("trace_block", &json!([number]));
+        let geth = self.result("debug_traceBlockByNumber", &json!([number, {"tracer": "callTracer"}]));
+        if traces.is_none() && geth.is_none() {
+            return Value::Null;
+        }
+        let traces = traces.and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut hashes: Vec<(u64, Value)> = traces
+            .iter()
+            .filter_map(|t| Some((t["transactionPosition"].as_u64()?, t["transactionHash"].clone())))
+            .collect();
+        hashes.dedup();
+        let zero = format!("0x{}", "0".repeat(64));
+        let hash = traces.first().map_or(json!(zero), |t| t["blockHash"].clone());
+        json!({
+            "number": number, "hash": hash, "parentHash": zero, "sha3Uncles": zero,
+            "logsBloom": "0x", "transactionsRoot": zero, "stateRoot": zero, "receiptsRoot": zero,
+            "miner": format!("0x{}", "0".repeat(40)), "difficulty": "0x0", "extraData": "0x",
+            "gasLimit": "0x0", "gasUsed": "0x0", "timestamp": "0x0",
+            "transactions": hashes.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
+        })
     }
 
     pub fn handler(self: Arc<Self>, block_receipts: bool) -> Handler {

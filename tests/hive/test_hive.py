@@ -158,7 +158,9 @@ def lake(work, manifest):
     lake = work / "lake"
     with fixture_chain.anvil() as url:
         subprocess.run([CHAINX, "backfill", "--to-head", "--from", "0", "--to", str(manifest["last_block"]),
-                        "--rpc-url", url, "--lake", lake], check=True, capture_output=True)
+                        "--rpc-url", url, "--lake", lake, "--tables",
+                        "blocks,transactions,logs,token_transfers,decoded_events,traces,contracts"],
+                       check=True, capture_output=True)
     return lake
 
 
@@ -241,6 +243,23 @@ def test_eth_transferred_per_day(synced, manifest, lake):
     got = [(day, Decimal(wei)) for day, wei, _eth in rows]
     assert got == [(d, Decimal(v)) for d, v in expected]
     assert sorted(manifest["by_date"]) == [d for d, _ in got]
+
+
+def test_ether_transfers_view(synced, manifest, lake):
+    rows = beeline(synced, readme_query("ether moved per day, by transactions and inside contracts"))
+    got = {(day, internal == "true"): (int(n), Decimal(wei)) for day, internal, n, wei in rows}
+    traces = duckdb.sql(
+        f"SELECT CAST(block_date AS VARCHAR), trace_address IS NOT NULL, COUNT(*), SUM(value) FROM {parquet(lake, 'traces')} "
+        "WHERE status = 1 AND value > 0 AND trace_type IN ('call', 'create', 'suicide') "
+        "AND (call_type IS NULL OR call_type = 'call') GROUP BY 1, 2"
+    ).fetchall()
+    assert got == {(d, i): (n, Decimal(v)) for d, i, n, v in traces}
+    # What moved at the top of each transaction is what the successful transactions sent.
+    sent = duckdb.sql(
+        f"SELECT CAST(block_date AS VARCHAR), SUM(value) FROM {parquet(lake, 'transactions')} "
+        "WHERE receipt_status = 1 AND value > 0 GROUP BY 1"
+    ).fetchall()
+    assert {d: w for (d, internal), (_, w) in got.items() if not internal} == {d: Decimal(v) for d, v in sent}
 
 
 def parquet(lake: Path, table: str) -> str:

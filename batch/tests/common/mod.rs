@@ -1,6 +1,8 @@
 //! Helpers shared by the batch integration tests: run a backfill, read the lake back as rows.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod etl;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -51,6 +53,7 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Row> {
                     Some(match col.data_type() {
                         DataType::Utf8 => col.as_string::<i32>().value(i).to_string(),
                         DataType::Int64 => col.as_primitive::<Int64Type>().value(i).to_string(),
+                        DataType::Boolean => col.as_boolean().value(i).to_string(),
                         DataType::Decimal128(_, 0) => col.as_primitive::<Decimal128Type>().value(i).to_string(),
                         DataType::Timestamp(_, _) => {
                             (col.as_primitive::<TimestampMicrosecondType>().value(i) / 1_000_000).to_string()

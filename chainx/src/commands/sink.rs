@@ -31,8 +31,8 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .or_else(|| file.kafka.metrics_addr.clone());
     super::metrics::serve(addr, registry).await?;
     let tables = match &args.tables {
-        None => TableKind::ALL.to_vec(),
-        Some(names) => table_names(names, &TableKind::ALL, "the sink")?,
+        None => TableKind::STREAMED.to_vec(),
+        Some(names) => table_names(names, &TableKind::STREAMED, "the sink")?,
     };
     let cfg = SinkConfig {
         tables,

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use chainx_evm::alloy_primitives::U256;
 use deltalake::arrow::array::{
-    ArrayRef, Date32Array, Decimal128Array, Int64Array, StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, ListArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
-use deltalake::arrow::datatypes::{DataType, Field, TimeUnit};
+use deltalake::arrow::buffer::OffsetBuffer;
+use deltalake::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 
 use crate::error::{Error, Result};
 
@@ -66,6 +68,48 @@ where
         builder.append_option(v);
     }
     Arc::new(builder.finish())
+}
+
+/// A list column's item, named `element` as Delta's Arrow conversion names list items, so
+/// batches and the table's schema compare equal.
+pub(crate) fn list_item() -> FieldRef {
+    Arc::new(Field::new("element", DataType::Utf8, true))
+}
+
+pub(crate) fn string_list_type() -> DataType {
+    DataType::List(list_item())
+}
+
+/// A list-of-strings column, one list per row; `block` names the first row's block should the
+/// lists outgrow one batch's offsets.
+pub(crate) fn string_lists<'a, I>(block: u64, field: &'static str, lists: I) -> Result<ArrayRef>
+where
+    I: IntoIterator<Item = &'a [String]>,
+    I::IntoIter: Clone,
+{
+    let lists = lists.into_iter();
+    let mut offsets = vec![0i32];
+    let mut total = 0usize;
+    for l in lists.clone() {
+        total += l.len();
+        offsets.push(i32::try_from(total).map_err(|_| Error::Overflow {
+            block,
+            field,
+            value: total.to_string(),
+            target: "one batch",
+        })?);
+    }
+    let values = strings(lists.flat_map(|l| l.iter().map(|s| Some(s.as_str()))));
+    Ok(Arc::new(ListArray::try_new(
+        list_item(),
+        OffsetBuffer::new(offsets.into()),
+        values,
+        None,
+    )?))
+}
+
+pub(crate) fn bools(values: impl IntoIterator<Item = bool>) -> ArrayRef {
+    Arc::new(values.into_iter().map(Some).collect::<BooleanArray>())
 }
 
 pub(crate) fn ints(values: Vec<Option<i64>>) -> ArrayRef {

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use chainx_evm::LogRow;
-use deltalake::arrow::array::{ArrayRef, ListArray, RecordBatch};
-use deltalake::arrow::buffer::OffsetBuffer;
-use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use deltalake::arrow::array::{ArrayRef, RecordBatch};
+use deltalake::arrow::datatypes::{DataType, Schema, SchemaRef};
 
-use super::columns::{dates, field, int, ints, strings, timestamp, timestamps};
+use super::columns::{dates, field, int, ints, string_list_type, string_lists, strings, timestamp, timestamps};
 use super::{Dataset, Fetch, PARTITION_COLUMN};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(crate) const DATASET: Dataset = Dataset {
     name: "logs",
@@ -20,12 +19,6 @@ pub(crate) const DATASET: Dataset = Dataset {
     fetch: Fetch::Receipts,
 };
 
-/// Named `element`, as Delta's Arrow conversion names list items, so batches and the table's
-/// schema compare equal.
-fn topic_item() -> FieldRef {
-    Arc::new(Field::new("element", DataType::Utf8, true))
-}
-
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         field("log_index", DataType::Int64, false),
@@ -33,34 +26,12 @@ pub fn schema() -> SchemaRef {
         field("transaction_index", DataType::Int64, false),
         field("address", DataType::Utf8, false),
         field("data", DataType::Utf8, true),
-        field("topics", DataType::List(topic_item()), true),
+        field("topics", string_list_type(), true),
         field("block_timestamp", timestamp(), false),
         field("block_number", DataType::Int64, false),
         field("block_hash", DataType::Utf8, false),
         field(PARTITION_COLUMN, DataType::Date32, false),
     ]))
-}
-
-fn topics(rows: &[LogRow]) -> Result<ArrayRef> {
-    let mut offsets = Vec::with_capacity(rows.len() + 1);
-    offsets.push(0i32);
-    let mut total = 0usize;
-    for r in rows {
-        total += r.topics.len();
-        offsets.push(i32::try_from(total).map_err(|_| Error::Overflow {
-            block: r.block_number,
-            field: "topics",
-            value: total.to_string(),
-            target: "one batch",
-        })?);
-    }
-    let values = strings(rows.iter().flat_map(|r| r.topics.iter().map(|t| Some(t.as_str()))));
-    Ok(Arc::new(ListArray::try_new(
-        topic_item(),
-        OffsetBuffer::new(offsets.into()),
-        values,
-        None,
-    )?))
 }
 
 pub fn batch(rows: &[LogRow]) -> Result<RecordBatch> {
@@ -77,7 +48,11 @@ pub fn batch(rows: &[LogRow]) -> Result<RecordBatch> {
         int_col("transaction_index", |r| r.transaction_index)?,
         strings(rows.iter().map(|r| Some(r.address.as_str()))),
         strings(rows.iter().map(|r| Some(r.data.as_str()))),
-        topics(rows)?,
+        string_lists(
+            rows.first().map_or(0, |r| r.block_number),
+            "topics",
+            rows.iter().map(|r| r.topics.as_slice()),
+        )?,
         timestamps(rows.iter().map(|r| r.block_timestamp))?,
         int_col("block_number", |r| r.block_number)?,
         strings(rows.iter().map(|r| Some(r.block_hash.as_str()))),

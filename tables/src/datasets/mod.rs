@@ -11,10 +11,12 @@
 
 mod blocks;
 mod columns;
+mod contracts;
 mod decoded_calls;
 mod decoded_events;
 mod logs;
 mod token_transfers;
+mod traces;
 mod transactions;
 
 use deltalake::arrow::datatypes::{DataType, SchemaRef};
@@ -22,10 +24,12 @@ use deltalake::arrow::datatypes::{DataType, SchemaRef};
 pub use blocks::{
     batch as blocks_batch, schema as blocks_schema, withdrawal_fields, withdrawal_item, withdrawals_type,
 };
+pub use contracts::{batch as contracts_batch, schema as contracts_schema};
 pub use decoded_calls::{batch as decoded_calls_batch, schema as decoded_calls_schema};
 pub use decoded_events::{batch as decoded_events_batch, schema as decoded_events_schema};
 pub use logs::{batch as logs_batch, schema as logs_schema};
 pub use token_transfers::{batch as token_transfers_batch, schema as token_transfers_schema};
+pub use traces::{batch as traces_batch, schema as traces_schema};
 pub use transactions::{batch as transactions_batch, schema as transactions_schema};
 
 /// Hive partition column of every table: the UTC date of the block.
@@ -41,6 +45,8 @@ pub enum Fetch {
     Blocks,
     /// The blocks' receipts, for their logs.
     Receipts,
+    /// The blocks' traces (`trace_block` or geth's call tracer).
+    Traces,
 }
 
 /// One dataset's definition.
@@ -64,12 +70,27 @@ pub enum TableKind {
     DecodedEvents,
     /// Contract calls decoded by the fast layer's decoder (landed by the sink).
     DecodedCalls,
+    /// Internal calls, creates, self-destructs and rewards (opt-in: one more call a block).
+    Traces,
+    /// Every contract a successful create made, from the traces.
+    Contracts,
 }
 
 impl TableKind {
     /// The tables the blocks topic feeds in the sink.
     pub const BLOCK_TABLES: [TableKind; 2] = [TableKind::Blocks, TableKind::Transactions];
-    pub const ALL: [TableKind; 6] = [
+    pub const ALL: [TableKind; 8] = [
+        TableKind::Blocks,
+        TableKind::Transactions,
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+        TableKind::DecodedCalls,
+        TableKind::Traces,
+        TableKind::Contracts,
+    ];
+    /// What the fast layer's topics carry, which the sink lands.
+    pub const STREAMED: [TableKind; 6] = [
         TableKind::Blocks,
         TableKind::Transactions,
         TableKind::Logs,
@@ -94,6 +115,8 @@ impl TableKind {
             TableKind::TokenTransfers => &token_transfers::DATASET,
             TableKind::DecodedEvents => &decoded_events::DATASET,
             TableKind::DecodedCalls => &decoded_calls::DATASET,
+            TableKind::Traces => &traces::DATASET,
+            TableKind::Contracts => &contracts::DATASET,
         }
     }
 
