@@ -46,20 +46,21 @@ pub(crate) fn is_plain(kind: TableKind) -> bool {
 
 impl ChunkRows {
     /// The rows of the plain tables among `tables` ([`is_plain`]).
-    pub(crate) fn plain(fetched: &[FetchedBlock], tables: &[TableKind]) -> Result<Self> {
+    /// The blocks' traces move into the rows: nothing after the plain tables reads them.
+    pub(crate) fn plain(fetched: &mut [FetchedBlock], tables: &[TableKind]) -> Result<Self> {
         let wants = |k| tables.contains(&k);
         let mut rows = ChunkRows::default();
         for f in fetched {
             if wants(TableKind::Traces) || wants(TableKind::Contracts) {
                 let traces = f
                     .traces
-                    .as_ref()
+                    .take()
                     .ok_or_else(|| Error::Config(format!("block {} was fetched without its traces", f.number())))?;
                 if wants(TableKind::Contracts) {
                     rows.contracts.extend(traces.iter().filter_map(ContractRow::from_trace));
                 }
                 if wants(TableKind::Traces) {
-                    rows.traces.extend(traces.iter().cloned());
+                    rows.traces.extend(traces);
                 }
             }
             if f.header_only {

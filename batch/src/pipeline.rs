@@ -398,7 +398,7 @@ async fn fetch(
     let tables = tables.to_vec();
     let encoded = tokio::task::spawn_blocking(move || {
         let plain: Vec<TableKind> = tables.iter().copied().filter(|k| is_plain(*k)).collect();
-        let rows = ChunkRows::plain(&fetched, &plain)?;
+        let rows = ChunkRows::plain(&mut fetched, &plain)?;
         let mut batches = Vec::new();
         for kind in plain {
             batches.push((kind, rows.batch(kind)?));

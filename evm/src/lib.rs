@@ -17,6 +17,7 @@ pub mod abi;
 pub mod contracts;
 mod error;
 pub mod fetch;
+mod fetched;
 pub mod log_rows;
 pub mod raw;
 pub mod redact;

@@ -148,7 +148,7 @@ pub struct TraceRow {
 }
 
 impl TraceRow {
-    fn new(block: &TraceBlock<'_>, trace_type: &str, path: &[u64]) -> Self {
+    fn new(block: &TraceBlock<'_>, block_hash: &str, trace_type: &str, path: &[u64]) -> Self {
         TraceRow {
             transaction_hash: None,
             transaction_index: None,
@@ -170,7 +170,7 @@ impl TraceRow {
             trace_index: 0,
             block_timestamp: block.timestamp,
             block_number: block.number,
-            block_hash: format!("{:#x}", block.hash),
+            block_hash: block_hash.to_string(),
         }
     }
 }
@@ -194,6 +194,7 @@ fn error_text(e: Option<&String>) -> Option<String> {
 /// The rows of a `trace_block` reply.
 pub fn parity_rows(block: &TraceBlock<'_>, traces: &[ParityTrace]) -> Result<Vec<TraceRow>> {
     let mut rows = Vec::with_capacity(traces.len());
+    let block_hash = format!("{:#x}", block.hash);
     for t in traces {
         if let Some(hash) = t.block_hash.filter(|h| *h != block.hash) {
             return Err(Error::Inconsistent {
@@ -205,7 +206,7 @@ pub fn parity_rows(block: &TraceBlock<'_>, traces: &[ParityTrace]) -> Result<Vec
             });
         }
         let (a, result) = (&t.action, t.result.clone().unwrap_or_default());
-        let mut row = TraceRow::new(block, &t.kind, &t.trace_address);
+        let mut row = TraceRow::new(block, &block_hash, &t.kind, &t.trace_address);
         row.transaction_hash = t.transaction_hash.map(|h| format!("{h:#x}"));
         row.transaction_index = t.transaction_position;
         row.subtraces = t.subtraces;
@@ -258,6 +259,7 @@ pub fn geth_rows(block: &TraceBlock<'_>, traces: &[GethTxTrace]) -> Result<Vec<T
         });
     }
     let mut rows = Vec::new();
+    let block_hash = format!("{:#x}", block.hash);
     for (index, (tx, hash)) in traces.iter().zip(block.transactions).enumerate() {
         let frame = tx.result.as_ref().ok_or_else(|| Error::Inconsistent {
             block: block.number,
@@ -267,47 +269,56 @@ pub fn geth_rows(block: &TraceBlock<'_>, traces: &[GethTxTrace]) -> Result<Vec<T
             ),
         })?;
         let hash = format!("{:#x}", tx.tx_hash.unwrap_or(*hash));
-        walk(block, frame, &hash, index as u64, &mut Vec::new(), &mut rows);
+        let at = Walk {
+            block,
+            block_hash: &block_hash,
+            tx: &hash,
+            index: index as u64,
+        };
+        at.walk(frame, &mut Vec::new(), &mut rows);
     }
     finish(&mut rows);
     Ok(rows)
 }
 
-/// Appends `frame` and the frames below it, depth first: the order `trace_block` lists them in.
-fn walk(
-    block: &TraceBlock<'_>,
-    frame: &GethFrame,
-    tx: &str,
+/// One transaction's call tree being walked.
+struct Walk<'a> {
+    block: &'a TraceBlock<'a>,
+    block_hash: &'a str,
+    tx: &'a str,
     index: u64,
-    path: &mut Vec<u64>,
-    rows: &mut Vec<TraceRow>,
-) {
-    let kind = frame.kind.to_ascii_lowercase();
-    let (trace_type, call_type) = match kind.as_str() {
-        "call" | "callcode" | "delegatecall" | "staticcall" => ("call", Some(kind.clone())),
-        // BigQuery's traces know one create; Parity nodes report CREATE2 as `create` too.
-        "create" | "create2" => ("create", None),
-        "selfdestruct" => ("suicide", None),
-        other => (other, None),
-    };
-    let mut row = TraceRow::new(block, trace_type, path);
-    row.transaction_hash = Some(tx.to_string());
-    row.transaction_index = Some(index);
-    row.from_address = addr(frame.from);
-    row.to_address = addr(frame.to);
-    row.value = frame.value;
-    row.input = hex(frame.input.as_ref());
-    row.output = hex(frame.output.as_ref());
-    row.call_type = call_type;
-    row.gas = frame.gas.map(|g| g.to());
-    row.gas_used = frame.gas_used.map(|g| g.to());
-    row.subtraces = frame.calls.len() as u64;
-    row.error = error_text(frame.error.as_ref());
-    rows.push(row);
-    for (i, call) in frame.calls.iter().enumerate() {
-        path.push(i as u64);
-        walk(block, call, tx, index, path, rows);
-        path.pop();
+}
+
+impl Walk<'_> {
+    /// Appends `frame` and the frames below it, depth first: the order `trace_block` lists them in.
+    fn walk(&self, frame: &GethFrame, path: &mut Vec<u64>, rows: &mut Vec<TraceRow>) {
+        let kind = frame.kind.to_ascii_lowercase();
+        let (trace_type, call_type) = match kind.as_str() {
+            "call" | "callcode" | "delegatecall" | "staticcall" => ("call", Some(kind.clone())),
+            // BigQuery's traces know one create; Parity nodes report CREATE2 as `create` too.
+            "create" | "create2" => ("create", None),
+            "selfdestruct" => ("suicide", None),
+            other => (other, None),
+        };
+        let mut row = TraceRow::new(self.block, self.block_hash, trace_type, path);
+        row.transaction_hash = Some(self.tx.to_string());
+        row.transaction_index = Some(self.index);
+        row.from_address = addr(frame.from);
+        row.to_address = addr(frame.to);
+        row.value = frame.value;
+        row.input = hex(frame.input.as_ref());
+        row.output = hex(frame.output.as_ref());
+        row.call_type = call_type;
+        row.gas = frame.gas.map(|g| g.to());
+        row.gas_used = frame.gas_used.map(|g| g.to());
+        row.subtraces = frame.calls.len() as u64;
+        row.error = error_text(frame.error.as_ref());
+        rows.push(row);
+        for (i, call) in frame.calls.iter().enumerate() {
+            path.push(i as u64);
+            self.walk(call, path, rows);
+            path.pop();
+        }
     }
 }
 
@@ -325,19 +336,21 @@ fn finish(rows: &mut [TraceRow]) {
         .filter(|i| rows[*i].transaction_hash.is_some())
         .collect();
     order.sort_by_key(|i| rows[*i].trace_address.as_ref().map_or(0, |a| a.split(',').count()));
-    let mut failed: HashSet<(String, String)> = HashSet::new();
+    let mut status: Vec<u8> = rows.iter().map(|r| r.status).collect();
+    let mut failed: HashSet<(&str, &str)> = HashSet::new();
     for i in order {
-        let row = &rows[i];
-        let tx = row.transaction_hash.clone().unwrap_or_default();
-        let path = row.trace_address.clone().unwrap_or_default();
-        let parent = path.rsplit_once(',').map_or(String::new(), |(p, _)| p.to_string());
-        let parent_failed = !path.is_empty() && failed.contains(&(tx.clone(), parent));
-        if parent_failed {
-            rows[i].status = 0;
+        let tx = rows[i].transaction_hash.as_deref().unwrap_or_default();
+        let path = rows[i].trace_address.as_deref().unwrap_or_default();
+        let parent = path.rsplit_once(',').map_or("", |(p, _)| p);
+        if !path.is_empty() && failed.contains(&(tx, parent)) {
+            status[i] = 0;
         }
-        if rows[i].status == 0 {
+        if status[i] == 0 {
             failed.insert((tx, path));
         }
+    }
+    for (row, status) in rows.iter_mut().zip(status) {
+        row.status = status;
     }
     for row in rows.iter_mut() {
         if let Some(tx) = &row.transaction_hash {
@@ -366,5 +379,68 @@ fn finish(rows: &mut [TraceRow]) {
         let n = per_type.entry(rows[i].trace_type.clone()).or_default();
         rows[i].trace_id = format!("{}_{}_{}", rows[i].trace_type, rows[i].block_number, n);
         *n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(error: Option<&str>, calls: Vec<GethFrame>) -> GethFrame {
+        GethFrame {
+            kind: "CALL".into(),
+            from: None,
+            to: None,
+            value: None,
+            gas: None,
+            gas_used: None,
+            input: None,
+            output: None,
+            error: error.map(str::to_string),
+            calls,
+        }
+    }
+
+    #[test]
+    fn a_failed_call_fails_everything_below_it_and_nothing_beside_it() {
+        // tx 0: top -> [ok, failed -> [ok -> [ok]]]; tx 1: a lone successful call.
+        let deep = frame(Some("Reverted"), vec![frame(None, vec![frame(None, vec![])])]);
+        let traces = [
+            GethTxTrace {
+                tx_hash: None,
+                result: Some(frame(None, vec![frame(None, vec![]), deep])),
+                error: None,
+            },
+            GethTxTrace {
+                tx_hash: None,
+                result: Some(frame(None, vec![])),
+                error: None,
+            },
+        ];
+        let hashes = [B256::with_last_byte(1), B256::with_last_byte(2)];
+        let block = TraceBlock {
+            number: 7,
+            hash: B256::ZERO,
+            timestamp: 0,
+            transactions: &hashes,
+        };
+        let rows = geth_rows(&block, &traces).unwrap();
+        let got: Vec<(Option<&str>, u8)> = rows.iter().map(|r| (r.trace_address.as_deref(), r.status)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, 1),
+                (Some("0"), 1),
+                (Some("1"), 0),
+                (Some("1,0"), 0),
+                (Some("1,0,0"), 0),
+                (None, 1)
+            ]
+        );
+        assert_eq!(rows[4].trace_id, format!("call_{:#x}_1_0_0", hashes[0]));
+        assert_eq!(
+            rows.iter().map(|r| r.trace_index).collect::<Vec<_>>(),
+            (0..6).collect::<Vec<_>>()
+        );
     }
 }
