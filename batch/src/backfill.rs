@@ -115,13 +115,24 @@ impl BackfillConfig {
 
     /// Whether the run fetches each block's traces: some table is made of them.
     pub fn fetches_traces(&self) -> bool {
-        self.tables.iter().any(|k| k.dataset().fetch == Fetch::Traces)
+        self.tables
+            .iter()
+            .any(|k| matches!(k.dataset().fetch, Fetch::Traces | Fetch::Tokens))
+    }
+
+    /// Whether the run reads the tokens the traces created: the `tokens` table is asked for.
+    pub fn fetches_tokens(&self) -> bool {
+        self.tables.iter().any(|k| k.dataset().fetch == Fetch::Tokens)
     }
 
     /// Whether every table is made of traces, so the blocks are fetched as headers only (the
     /// block's hash, timestamp and transaction hashes, not its transactions).
     pub fn fetches_headers_only(&self) -> bool {
-        !self.tables.is_empty() && self.tables.iter().all(|k| k.dataset().fetch == Fetch::Traces)
+        !self.tables.is_empty()
+            && self
+                .tables
+                .iter()
+                .all(|k| matches!(k.dataset().fetch, Fetch::Traces | Fetch::Tokens))
     }
 
     /// The fetcher this run needs: with receipts if a table uses them, with their logs only if
@@ -131,6 +142,9 @@ impl BackfillConfig {
         let mut fetcher = BlockFetcher::new(client, self.fetches_receipts());
         if !self.fetches_logs() {
             fetcher = fetcher.without_logs();
+        }
+        if self.fetches_tokens() {
+            fetcher = fetcher.with_tokens();
         }
         if self.fetches_headers_only() {
             fetcher.headers_only()
@@ -204,10 +218,11 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     if (cfg.fetches_receipts() && !fetcher.receipts())
         || (cfg.fetches_logs() && !fetcher.logs())
         || (cfg.fetches_traces() && !fetcher.traces())
+        || (cfg.fetches_tokens() && !fetcher.tokens())
         || (fetcher.fetches_headers_only() && !cfg.fetches_headers_only())
     {
         return Err(Error::Config(
-            "the block fetcher was built without the receipts, logs, traces or full blocks the \
+            "the block fetcher was built without the receipts, logs, traces, tokens or full blocks the \
              tables asked for need; build it with BackfillConfig::block_fetcher(client)"
                 .into(),
         ));

@@ -1,15 +1,16 @@
 //! Fetched blocks as rows of the tables a run lands: blocks, transactions and decoded calls
 //! from the blocks; logs, token transfers and decoded events from the receipts' logs; traces
-//! and contracts from the traces.
+//! and contracts from the traces, and tokens from what their calls read.
 
+use chainx_evm::contracts::contracts_of;
 use chainx_evm::{
-    decode_events, AbiRegistry, BlockRow, ContractRow, DecodedCallRow, DecodedEventRow, FetchedBlock, LogRow,
+    decode_events, AbiRegistry, BlockRow, ContractRow, DecodedCallRow, DecodedEventRow, FetchedBlock, LogRow, TokenRow,
     TokenTransferRow, TraceRow, TransactionRow, TxKind,
 };
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{
     blocks_batch, contracts_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch,
-    traces_batch, transactions_batch, TableKind,
+    tokens_batch, traces_batch, transactions_batch, TableKind,
 };
 
 use crate::{Error, Result};
@@ -34,6 +35,7 @@ pub(crate) struct ChunkRows {
     pub decoded_calls: Vec<DecodedCallRow>,
     pub traces: Vec<TraceRow>,
     pub contracts: Vec<ContractRow>,
+    pub tokens: Vec<TokenRow>,
     /// Logs of an event some ABI knows whose topics or data do not decode as it.
     pub events_undecodable: u64,
 }
@@ -51,13 +53,20 @@ impl ChunkRows {
         let wants = |k| tables.contains(&k);
         let mut rows = ChunkRows::default();
         for f in fetched {
+            if wants(TableKind::Tokens) {
+                let tokens = f
+                    .tokens
+                    .take()
+                    .ok_or_else(|| Error::Config(format!("block {} was fetched without its tokens", f.number())))?;
+                rows.tokens.extend(tokens);
+            }
             if wants(TableKind::Traces) || wants(TableKind::Contracts) {
                 let traces = f
                     .traces
                     .take()
                     .ok_or_else(|| Error::Config(format!("block {} was fetched without its traces", f.number())))?;
                 if wants(TableKind::Contracts) {
-                    rows.contracts.extend(traces.iter().filter_map(ContractRow::from_trace));
+                    rows.contracts.extend(contracts_of(&traces));
                 }
                 if wants(TableKind::Traces) {
                     rows.traces.extend(traces);
@@ -126,6 +135,7 @@ impl ChunkRows {
             TableKind::DecodedCalls => decoded_calls_batch(&self.decoded_calls)?,
             TableKind::Traces => traces_batch(&self.traces)?,
             TableKind::Contracts => contracts_batch(&self.contracts)?,
+            TableKind::Tokens => tokens_batch(&self.tokens)?,
         })
     }
 }

@@ -364,6 +364,7 @@ fn count(summary: &mut Summary, kind: TableKind, landed: Landed, first_table: bo
         TableKind::DecodedCalls => summary.decoded_calls += landed.rows,
         TableKind::Traces => summary.traces += landed.rows,
         TableKind::Contracts => summary.contracts += landed.rows,
+        TableKind::Tokens => summary.tokens += landed.rows,
     }
 }
 

@@ -17,6 +17,7 @@ pub struct Summary {
     pub decoded_calls: u64,
     pub traces: u64,
     pub contracts: u64,
+    pub tokens: u64,
     /// Logs of an event some ABI knows whose topics or data do not decode as it (left out).
     pub events_undecodable: u64,
     pub skipped_blocks: u64,
@@ -51,7 +52,7 @@ impl fmt::Display for Summary {
         write!(
             f,
             "backfill {}..={}: {} blocks, {} transactions, {} logs, {} token transfers, {} decoded events \
-             ({} undecodable), {} decoded calls, {} traces, {} contracts, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
+             ({} undecodable), {} decoded calls, {} traces, {} contracts, {} tokens, {} provider requests ({:.2}/block, {} HTTP, {} retries), \
              {} already landed, {} commits retried after another writer's, {:.1}s, {:.1} blocks/s",
             self.from,
             self.to,
@@ -64,6 +65,7 @@ impl fmt::Display for Summary {
             self.decoded_calls,
             self.traces,
             self.contracts,
+            self.tokens,
             self.calls,
             self.calls_per_block(),
             self.http_requests,

@@ -146,3 +146,68 @@ async fn traces_are_the_nodes_and_contracts_every_successful_create() {
         .unwrap()
         .contains("0x23b872dd"));
 }
+
+/// `--tables contracts,tokens` alone fetches headers, traces and the tokens' calls, nothing
+/// else, and every ERC-20 or ERC-721 created has a row with what it says of itself. anvil on a
+/// loaded state keeps no state of old blocks, as a full node does not: the run reads the tokens
+/// at the newest block instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_what_every_created_token_says_of_itself() {
+    let m = manifest();
+    let anvil = Anvil::fixture().await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = common::to_head(m.first_block, m.last_block, lake.path().to_str().unwrap());
+    cfg.tables = vec![TableKind::Contracts, TableKind::Tokens];
+    cfg.chunk_blocks = 200;
+    let summary = run(rpc(&anvil.url), &cfg).await.unwrap();
+
+    let contracts = delta_rows(lake.path(), TableKind::Contracts).await;
+    let is = |c: &Row, column: &str| c[column].as_deref() == Some("true");
+    let want: BTreeSet<String> = contracts
+        .iter()
+        .filter(|c| is(c, "is_erc20") || is(c, "is_erc721"))
+        .map(|c| c["address"].clone().unwrap())
+        .collect();
+    let tokens = delta_rows(lake.path(), TableKind::Tokens).await;
+    let got: BTreeSet<String> = tokens.iter().map(|t| t["address"].clone().unwrap()).collect();
+    assert_eq!(got, want);
+    assert_eq!(tokens.len(), want.len(), "one row a token");
+    assert_eq!(summary.tokens, want.len() as u64);
+    assert!(want.len() >= 3, "weth and the two tokens at least");
+
+    // A header and the traces per block, the head, then four calls a token: eight for those
+    // asked at their creation block before the node said it keeps no such state.
+    let per_block = 2 * m.block_count + 1;
+    let token_calls = summary.calls - per_block;
+    let n = want.len() as u64;
+    assert!(
+        token_calls.is_multiple_of(4) && (4 * n..=8 * n).contains(&token_calls),
+        "{token_calls} token calls for {n} tokens: {summary}"
+    );
+
+    let token = |name: &str| {
+        let address = &m.contracts[name];
+        tokens
+            .iter()
+            .find(|t| t["address"].as_ref() == Some(address))
+            .unwrap_or_else(|| panic!("no token row for {name}"))
+    };
+    let said = |t: &Row| ["symbol", "name", "decimals"].map(|c| t[c].clone().unwrap_or_default());
+    assert_eq!(said(token("weth")), ["WETH", "Wrapped Ether", "18"]);
+    assert_eq!(said(token("token_a")), ["ALP", "Alpha", "18"]);
+    assert_eq!(said(token("token_b")), ["BET", "Beta", "18"]);
+    for t in &tokens {
+        let address = t["address"].clone().unwrap();
+        let supply = anvil
+            .rpc("eth_call", json!([{"to": address, "data": "0x18160ddd"}, "latest"]))
+            .await;
+        assert_eq!(t["total_supply"], dec(&supply), "{address}: total supply");
+        let contract = contracts
+            .iter()
+            .find(|c| c["address"].as_ref() == Some(&address))
+            .unwrap();
+        for column in ["block_number", "block_hash", "block_timestamp"] {
+            assert_eq!(t[column], contract[column], "{address}: {column}");
+        }
+    }
+}

@@ -26,7 +26,7 @@ async fn two_hundred_mainnet_blocks_land_exactly_in_every_table() {
     let node = MainnetNode::start(TO, None).await;
     let lake = tempfile::tempdir().unwrap();
     let mut cfg = common::to_head(FROM, TO, lake.path().to_str().unwrap());
-    cfg.tables = TableKind::STREAMED.to_vec();
+    cfg.tables = TableKind::SINK_DEFAULT.to_vec();
     cfg.chunk_blocks = 50;
     let summary = run(rpc(&node.url), &cfg).await.unwrap();
     assert_eq!(summary.blocks, TO - FROM + 1, "{summary}");

@@ -1,7 +1,8 @@
-//! `traces` and `contracts` against ethereum-etl on real mainnet data: its recorded
+//! `traces`, `contracts` and `tokens` against ethereum-etl on real mainnet data: its recorded
 //! `trace_block` and `debug_traceBlockByNumber` (callTracer) replies for the same five blocks,
-//! served by a local JSON-RPC server, backfilled, and compared field by field with its expected
-//! files. Fixtures are read in place from ../shared/fixtures/ethereum-etl.
+//! and its tokens' `eth_call` replies, served by a local JSON-RPC server, backfilled (or read),
+//! and compared field by field with its expected files. Fixtures are read in place from
+//! ../shared/fixtures/ethereum-etl.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -10,6 +11,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chainx_evm::contracts::{function_sighashes, is_erc20, is_erc721};
+use chainx_evm::tokens::token_calls;
+use chainx_evm::{ContractRow, RpcClient, TokenRow};
 use chainx_tables::TableKind;
 use chainx_testkit::mainnet::{fixtures_dir, Recorded};
 use chainx_testkit::rpc_server::RpcServer;
@@ -121,7 +124,14 @@ async fn geth_call_tracer_traces_match_ethereum_etl_and_the_parity_ids() {
 #[tokio::test]
 async fn streamed_block_traces_and_contracts_match_ethereum_etl() {
     let dir = fixtures_dir().join("test_stream/blocks_508110_508110");
-    let (lake, calls) = backfill(508110, &[TableKind::Traces, TableKind::Contracts], false).await;
+    let (lake, calls) = backfill(
+        508110,
+        &[TableKind::Traces, TableKind::Contracts, TableKind::Tokens],
+        false,
+    )
+    .await;
+    // The header, the traces and the head: none of the block's contracts is a token, so no
+    // token is called.
     assert_eq!(calls, 3);
     // ethereum-etl's stream writes a reward's output as "", its CSV export as empty.
     let expected: Vec<Row> = expected_json(&dir.join("expected_traces.json"))
@@ -145,6 +155,57 @@ async fn streamed_block_traces_and_contracts_match_ethereum_etl() {
         n, 8,
         "address, bytecode, sighashes, is_erc20, is_erc721, block number, timestamp, hash"
     );
+    let expected_tokens = expected_json(&dir.join("expected_tokens.json"));
+    assert!(expected_tokens.is_empty());
+    assert_eq!(delta_rows(lake.path(), TableKind::Tokens).await, expected_tokens);
+}
+
+/// A token row as the lake's readers render it.
+fn token_row(t: &TokenRow) -> Row {
+    let serde_json::Value::Object(fields) = serde_json::to_value(t).unwrap() else {
+        unreachable!("a struct serialises as an object")
+    };
+    fields
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s),
+                other => Some(other.to_string()),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// ethereum-etl's token exports, through a real client and server: a `bytes32` symbol (EOS)
+/// and a NUL-padded string ("ETH\0\0\0") read as text, a name of zeros as none, never an
+/// error; the four calls of a token in one request.
+#[tokio::test]
+async fn token_reads_match_ethereum_etl() {
+    let server = RpcServer::start(Arc::new(Recorded::load()).handler(true)).await;
+    let client = RpcClient::new(rpc(&server.url)).unwrap();
+    let mut compared = 0;
+    for set in ["token_with_alternative_return_type", "token_with_invalid_data"] {
+        let dir = fixtures_dir().join("test_export_tokens_job").join(set);
+        let mut expected = expected_csv(&dir.join("expected_tokens.csv"));
+        // ethereum-etl exported these from a list of addresses: no block, and its calls were
+        // recorded at `latest`.
+        for r in &mut expected {
+            assert_eq!(r.remove("block_number"), Some(None));
+        }
+        let contract = ContractRow {
+            address: expected[0]["address"].clone().unwrap(),
+            is_erc20: true,
+            ..ContractRow::default()
+        };
+        let requests = client.stats().http_requests();
+        let replies = client.batch_all(&token_calls(&contract.address, None)).await.unwrap();
+        assert_eq!(client.stats().http_requests() - requests, 1, "{set}: one request");
+        let landed = token_row(&TokenRow::from_replies(&contract, &replies));
+        compared += assert_matches(set, "address", &expected, &[landed]);
+    }
+    assert_eq!(compared, 2 * 5, "address, symbol, name, decimals, total supply");
 }
 
 #[test]

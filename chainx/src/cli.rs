@@ -70,7 +70,8 @@ pub struct SinkArgs {
     pub until_block: Option<u64>,
     /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
     /// token_transfers, decoded_events (logs and token_transfers need the clock's --receipts,
-    /// decoded_events and decoded_calls the tx-decoder) [default: all six]
+    /// decoded_events and decoded_calls the tx-decoder), traces, contracts (the clock's
+    /// --traces), tokens (its --tokens) [default: the first six]
     #[arg(long, env = "CHAINX_TABLES", help_heading = "Lake", value_delimiter = ',')]
     pub tables: Option<Vec<String>>,
 }
@@ -138,6 +139,15 @@ pub struct BlockClockArgs {
     /// and publishing each block's logs and token transfers (mined.logs, mined.token_transfers)
     #[arg(long, env = "CHAINX_RECEIPTS", help_heading = "Clock")]
     pub receipts: bool,
+    /// Full-block mode: also fetch each block's traces (trace_block, or debug_traceBlockByNumber
+    /// with callTracer) and publish them and the contracts they created (mined.traces,
+    /// mined.contracts): one call more per block
+    #[arg(long, env = "CHAINX_TRACES", help_heading = "Clock")]
+    pub traces: bool,
+    /// Also read what the tokens among those contracts say of themselves, four eth_calls a token,
+    /// and publish it (mined.tokens); implies --traces
+    #[arg(long, env = "CHAINX_TOKENS", help_heading = "Clock")]
+    pub tokens: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,8 +292,8 @@ pub struct BackfillArgs {
     /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
     /// token_transfers, decoded_events (logs and what is made of them need receipts), traces,
     /// contracts (one trace_block or debug_traceBlockByNumber call more per block; alone, blocks
-    /// come as headers) [default: all but decoded_calls, traces and contracts; blocks and
-    /// transactions with --no-receipts]
+    /// come as headers), tokens (four eth_calls per token created) [default: all but
+    /// decoded_calls, traces, contracts and tokens; blocks and transactions with --no-receipts]
     #[arg(long, env = "CHAINX_TABLES", help_heading = "Tables", value_delimiter = ',')]
     pub tables: Option<Vec<String>>,
     /// Folder of <address>.json ABIs for decoded_calls and decoded_events, besides the built-in ones

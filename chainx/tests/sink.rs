@@ -300,13 +300,13 @@ fn rows_in(table: &LakeTable) -> usize {
         .unwrap_or(0)
 }
 
-/// The live pipeline: clock (with receipts), decoder and sink. The sink first lands the chain's
+/// The live pipeline: clock (with receipts, traces and tokens), decoder and sink. The sink first lands the chain's
 /// transactions with no decoder running and is killed; restarted with the decoder, it lands
 /// every decoded call once, whole blocks at a time, for transactions it never saw (it counts a
 /// block's contract interactions in the transactions table). A reorg of three *landed* blocks
 /// with logs is then unwound (their rows and logs deleted, the replacements' landed); the
 /// sink's metrics say so; and every table equals, row for row, what a backfill of the same
-/// chain lands, decoded calls included.
+/// chain lands, decoded calls, traces, contracts and tokens included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let m = manifest();
@@ -336,9 +336,11 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "--poll-interval",
         "0.1",
         "--receipts",
+        "--tokens",
     ]);
     let dir = tempfile::tempdir().unwrap();
     let lake_path = dir.path().to_str().unwrap();
+    let every_table = TableKind::ALL.map(TableKind::name).join(",");
     let sink_args = [
         "sink",
         "--brokers",
@@ -349,6 +351,8 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         lake_path,
         "--flush-interval",
         "0.2",
+        "--tables",
+        &every_table,
     ];
     let mut first_sink = Job::start(&sink_args);
     let lake = Lake::parse(lake_path).unwrap();
@@ -393,7 +397,14 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let sink = Job::start(&[&sink_args[..], &["--metrics-addr", &metrics_addr]].concat());
     wait_for_table(&lake, TableKind::DecodedCalls, Duration::from_secs(120), covers(tip)).await;
 
-    for kind in [TableKind::Logs, TableKind::TokenTransfers, TableKind::DecodedEvents] {
+    for kind in [
+        TableKind::Logs,
+        TableKind::TokenTransfers,
+        TableKind::DecodedEvents,
+        TableKind::Traces,
+        TableKind::Contracts,
+        TableKind::Tokens,
+    ] {
         wait_for_table(&lake, kind, Duration::from_secs(120), covers(tip)).await;
     }
     let old_branch: BTreeSet<String> = anvil.tx_hashes(tip - 2, tip).await.into_iter().collect();
@@ -416,12 +427,7 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     let calls = m.tx_kind.contract_interaction as usize;
     wait_for_table(&lake, TableKind::Blocks, Duration::from_secs(60), covers(new_tip)).await;
     wait_for_table(&lake, TableKind::Transactions, Duration::from_secs(60), covers(new_tip)).await;
-    for kind in [
-        TableKind::DecodedCalls,
-        TableKind::Logs,
-        TableKind::TokenTransfers,
-        TableKind::DecodedEvents,
-    ] {
+    for kind in TableKind::ALL {
         wait_for_table(&lake, kind, Duration::from_secs(120), covers(new_tip)).await;
     }
 
@@ -477,16 +483,25 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
         "--lake",
         batch_path,
         "--tables",
-        "blocks,transactions,decoded_calls,logs,token_transfers,decoded_events",
+        &every_table,
         "--abi-dir",
         abi_dir.path().to_str().unwrap(),
     ])
     .finish(Duration::from_secs(180));
     let batch_lake = Lake::parse(batch_path).unwrap();
-    for kind in TableKind::STREAMED {
-        let stream = sorted_rows(&lake, kind).await;
-        let backfill = sorted_rows(&batch_lake, kind).await;
+    // A token's total supply is read at the newest block (anvil on a loaded state keeps no
+    // older one), which moved between the stream's read and the backfill's: the reorg replaced
+    // WETH deposits.
+    for kind in TableKind::ALL {
+        let skip: &[&str] = if kind == TableKind::Tokens {
+            &["total_supply"]
+        } else {
+            &[]
+        };
+        let stream = sorted_rows(&lake, kind, skip).await;
+        let backfill = sorted_rows(&batch_lake, kind, skip).await;
         assert_eq!(stream.len(), backfill.len(), "{}: row counts differ", kind.name());
+        assert!(!stream.is_empty(), "{}: nothing landed", kind.name());
         assert!(
             stream == backfill,
             "{}: the stream's rows differ from the backfill's",
@@ -570,16 +585,19 @@ async fn sink_lands_decoded_calls_and_unwinds_a_reorg_of_landed_blocks() {
     );
 }
 
-/// Every row of a table as text (all columns), sorted: two lakes compare row for row.
-async fn sorted_rows(lake: &Lake, kind: TableKind) -> Vec<String> {
+/// Every row of a table as text (all columns but `skip`), sorted: two lakes compare row for row.
+async fn sorted_rows(lake: &Lake, kind: TableKind, skip: &[&str]) -> Vec<String> {
     use chainx_tables::arrow::util::display::{ArrayFormatter, FormatOptions};
     let table = LakeTable::open(lake, kind).await.unwrap();
     let mut out = Vec::new();
     for b in read::delta_rows(&table).await.unwrap() {
         let columns: Vec<ArrayFormatter> = b
-            .columns()
+            .schema()
+            .fields()
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap())
+            .zip(b.columns())
+            .filter(|(f, _)| !skip.contains(&f.name().as_str()))
+            .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default()).unwrap())
             .collect();
         for i in 0..b.num_rows() {
             out.push(

@@ -3,12 +3,12 @@
 //! pairs) alike, with the bytecode the create returned (no call of its own).
 
 use alloy_primitives::keccak256;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::traces::TraceRow;
 
 /// One row of `contracts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContractRow {
     pub address: String,
     pub bytecode: String,
@@ -50,6 +50,60 @@ impl ContractRow {
             block_hash: t.block_hash.clone(),
         })
     }
+}
+
+/// The contracts a block's traces created ([`ContractRow::from_trace`]), with each EIP-1967
+/// proxy among them named by the implementation its constructor delegatecalled: OpenZeppelin's
+/// `ERC1967Proxy` and `TransparentUpgradeableProxy` run their initializer that way. A proxy
+/// made without an initializer call tells its implementation only in storage and an `Upgraded`
+/// log, which a trace-only run does not read: its `proxy_implementation` stays null.
+pub fn contracts_of(traces: &[TraceRow]) -> Vec<ContractRow> {
+    traces
+        .iter()
+        .filter_map(|t| {
+            let mut c = ContractRow::from_trace(t)?;
+            if c.proxy_implementation.is_none()
+                && reads_eip1967_slot(&alloy_primitives::hex::decode(&c.bytecode).unwrap_or_default())
+            {
+                c.proxy_implementation = constructor_delegatecall(traces, t, &c.address);
+            }
+            Some(c)
+        })
+        .collect()
+}
+
+/// `keccak256("eip1967.proxy.implementation") - 1`: where an EIP-1967 proxy keeps its
+/// implementation, and the constant its runtime code pushes to read it.
+const EIP1967_IMPLEMENTATION_SLOT: [u8; 32] =
+    alloy_primitives::hex!("360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc");
+
+/// Whether the code pushes the EIP-1967 implementation slot (`PUSH32 slot`).
+fn reads_eip1967_slot(code: &[u8]) -> bool {
+    code.windows(33)
+        .any(|w| w[0] == PUSH32 && w[1..] == EIP1967_IMPLEMENTATION_SLOT)
+}
+
+/// The target of the first successful delegatecall that `create`'s constructor (running as
+/// `address`) made directly.
+fn constructor_delegatecall(traces: &[TraceRow], create: &TraceRow, address: &str) -> Option<String> {
+    let prefix = create.trace_address.as_ref().map(|p| format!("{p},"));
+    traces
+        .iter()
+        .find(|t| {
+            let child = match (&prefix, &t.trace_address) {
+                (None, Some(path)) => !path.contains(','),
+                (Some(prefix), Some(path)) => path
+                    .strip_prefix(prefix.as_str())
+                    .is_some_and(|rest| !rest.contains(',')),
+                (_, None) => false,
+            };
+            child
+                && t.transaction_hash == create.transaction_hash
+                && t.call_type.as_deref() == Some("delegatecall")
+                && t.from_address.as_deref() == Some(address)
+                && t.status == 1
+        })
+        .and_then(|t| t.to_address.clone())
 }
 
 const PUSH1: u8 = 0x60;
@@ -154,6 +208,40 @@ mod tests {
     fn selectors_are_keccak_prefixes() {
         assert_eq!(selector("transfer(address,uint256)"), "0xa9059cbb");
         assert_eq!(selector("totalSupply()"), "0x18160ddd");
+    }
+
+    #[test]
+    fn an_eip1967_proxy_names_what_its_constructor_delegatecalled() {
+        let mut code = vec![0x60, 0x80, PUSH32];
+        code.extend(EIP1967_IMPLEMENTATION_SLOT);
+        code.push(0x54); // SLOAD
+        let trace = |path: Option<&str>, kind: &str, from: &str, to: &str| TraceRow {
+            transaction_hash: Some("0xt".into()),
+            trace_address: path.map(str::to_string),
+            trace_type: kind.into(),
+            call_type: (kind == "call").then(|| "delegatecall".to_string()),
+            from_address: Some(from.into()),
+            to_address: Some(to.into()),
+            status: 1,
+            ..TraceRow::default()
+        };
+        let mut create = trace(Some("0"), "create", "0xfactory", "0xproxy");
+        create.output = Some(format!("0x{}", alloy_primitives::hex::encode(&code)));
+        let traces = vec![
+            trace(None, "call", "0xeoa", "0xfactory"),
+            create.clone(),
+            // A grandchild's delegatecall is not the constructor's own.
+            trace(Some("0,0,0"), "call", "0xproxy", "0xdeeper"),
+            trace(Some("0,0"), "call", "0xproxy", "0ximpl"),
+            trace(Some("1"), "call", "0xproxy", "0xlater"),
+        ];
+        let contracts = contracts_of(&traces);
+        assert_eq!(contracts.len(), 1);
+        assert_eq!(contracts[0].proxy_implementation.as_deref(), Some("0ximpl"));
+        // Without the slot in its code, a contract's constructor delegatecalls name nothing.
+        create.output = Some("0x6080".into());
+        let plain = [traces[0].clone(), create, traces[3].clone()];
+        assert_eq!(contracts_of(&plain)[0].proxy_implementation, None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! remembered, and receipts then come from `eth_getTransactionReceipt` per transaction.
 //! Traces, when asked for, are one more call per block in the same request: `trace_block`, or,
 //! once a node has said it lacks that, `debug_traceBlockByNumber` with geth's `callTracer`.
+//! Tokens, when asked for, are four `eth_call`s for each token those traces created, all of a
+//! fetch's in one more request.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use alloy_primitives::B256;
 pub use crate::fetched::FetchedBlock;
 use crate::raw::{parse, RpcBlock, RpcReceipt, SkippedLog};
 use crate::rpc::{Call, CallError, CallResult, RpcClient, METHOD_NOT_FOUND};
+use crate::tokens::read_tokens;
 use crate::traces::{geth_rows, parity_rows, GethTxTrace, ParityTrace, TraceBlock, TraceRow};
 
 /// Calls per HTTP request for per-transaction receipts; providers cap batches (Alchemy and
@@ -36,6 +39,11 @@ pub struct BlockFetcher {
     headers_only: bool,
     /// Whether the node has `trace_block`; once it said not, geth's tracer is used.
     parity_traces: Arc<AtomicBool>,
+    /// Whether the tokens the traces created are read (`name()`, `symbol()`...).
+    tokens: bool,
+    /// Whether the node serves the state of old blocks; once it said not, tokens are read at
+    /// the newest block.
+    historical_state: Arc<AtomicBool>,
 }
 
 impl BlockFetcher {
@@ -48,7 +56,21 @@ impl BlockFetcher {
             traces: false,
             headers_only: false,
             parity_traces: Arc::new(AtomicBool::new(true)),
+            tokens: false,
+            historical_state: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// A fetcher that also reads the tokens each block's traces created (it fetches traces).
+    pub fn with_tokens(mut self) -> Self {
+        self.traces = true;
+        self.tokens = true;
+        self
+    }
+
+    /// Whether blocks come with the tokens they created.
+    pub fn tokens(&self) -> bool {
+        self.tokens
     }
 
     /// A fetcher that also fetches each block's traces (one more call per block).
@@ -144,6 +166,9 @@ impl BlockFetcher {
             let result = self.client.batch_all(&[trace_call(n, false)]).await?.into_iter().next();
             out[i].traces = Some(self.traces_from(&out[i].block, &hashes, false, result)?);
         }
+        if self.tokens {
+            read_tokens(&self.client, &self.historical_state, &mut out).await?;
+        }
         Ok(out)
     }
 
@@ -213,6 +238,7 @@ impl BlockFetcher {
                 block,
                 receipts,
                 traces,
+                tokens: None,
                 header_only: self.headers_only,
             });
         }

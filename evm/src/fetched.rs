@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::raw::{RpcBlock, RpcReceipt};
 use crate::rows::{BlockRow, TransactionRow};
+use crate::tokens::TokenRow;
 use crate::traces::TraceRow;
 
 #[derive(Debug, Clone)]
@@ -12,6 +13,8 @@ pub struct FetchedBlock {
     pub receipts: Option<Vec<RpcReceipt>>,
     /// `None` when traces were not asked for.
     pub traces: Option<Vec<TraceRow>>,
+    /// The tokens its traces created, read by `eth_call`; `None` when tokens were not asked for.
+    pub tokens: Option<Vec<TokenRow>>,
     /// The block came as a header ([`BlockFetcher::headers_only`]): `block.transactions` is
     /// empty, and only its traces make rows.
     pub header_only: bool,

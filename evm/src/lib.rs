@@ -9,7 +9,8 @@
 //!   signatures.
 //! - [`log_rows`]: `logs`, `token_transfers` and `decoded_events` rows from a block's receipts.
 //! - [`traces`] and [`contracts`]: `traces` rows from `trace_block` or geth's call tracer, and
-//!   the contracts their creates made.
+//!   the contracts their creates made; [`tokens`], what the token contracts among them say of
+//!   themselves.
 //! - [`fetch`]: a block with its transactions, receipts and traces, fetched in as few calls as
 //!   the node allows.
 
@@ -24,6 +25,7 @@ pub mod redact;
 pub mod request_log;
 pub mod rows;
 pub mod rpc;
+pub mod tokens;
 pub mod traces;
 
 pub use abi::{AbiRegistry, DecodedCall, EtherscanAbis};
@@ -36,4 +38,5 @@ pub use redact::redact_url;
 pub use request_log::RequestLog;
 pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};
 pub use rpc::{RpcClient, RpcConfig, RpcStats};
+pub use tokens::TokenRow;
 pub use traces::TraceRow;

@@ -116,7 +116,7 @@ pub struct TraceBlock<'a> {
 }
 
 /// One row of `traces`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceRow {
     pub transaction_hash: Option<String>,
     pub transaction_index: Option<u64>,

@@ -7,6 +7,9 @@
 //!   is fetched in batches and published in order.
 //! - **Logs.** With `--receipts`, each block's logs and token transfers go out too, one message
 //!   per block on `mined.logs` and `mined.token_transfers` (and a removed one on a reorg).
+//! - **Traces.** With `--traces`, each block's traces and the contracts they created go out on
+//!   `mined.traces` and `mined.contracts`; with `--tokens`, the tokens among those contracts
+//!   on `mined.tokens` (the same envelope, and removed ones on a reorg).
 //! - **Exactly once.** Each batch is one Kafka transaction: transactions, hash ids, logs and block
 //!   messages commit together or not at all. The transactional id fences a second clock.
 //! - **Resume.** State is the tail of the blocks topic itself (read committed), not a side
@@ -23,7 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chainx_evm::alloy_primitives::B256;
-use chainx_evm::{BlockFetcher, BlockRow, LogRow, TokenTransferRow, TransactionRow};
+use chainx_evm::contracts::contracts_of;
+use chainx_evm::{BlockFetcher, BlockRow, ContractRow, LogRow, TokenRow, TokenTransferRow, TraceRow, TransactionRow};
 use futures::{SinkExt, StreamExt};
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -110,6 +114,10 @@ struct PendingBlock {
     hashes: Vec<String>,
     /// The block's logs and token transfers, when it was fetched with its receipts.
     logs: Option<(Vec<LogRow>, Vec<TokenTransferRow>)>,
+    /// The block's traces and the contracts they created, when it was fetched with traces.
+    traces: Option<(Vec<TraceRow>, Vec<ContractRow>)>,
+    /// The tokens among those contracts, when the fetcher reads tokens.
+    tokens: Option<Vec<TokenRow>>,
 }
 
 /// The published canonical chain's newest blocks, enough to detect and unwind a reorg.
@@ -191,6 +199,18 @@ impl BlockClock {
         if self.fetcher.receipts() {
             self.kafka
                 .require_topics(&[&self.cfg.topics.logs, &self.cfg.topics.token_transfers])?;
+        }
+        if self.fetcher.traces() {
+            if self.cfg.mode == CrawlMode::PerTx {
+                return Err(Error::Config(
+                    "--traces and --tokens need --mode full-block: per-tx mode fetches headers only".into(),
+                ));
+            }
+            self.kafka
+                .require_topics(&[&self.cfg.topics.traces, &self.cfg.topics.contracts])?;
+        }
+        if self.fetcher.tokens() {
+            self.kafka.require_topics(&[&self.cfg.topics.tokens])?;
         }
         let mut heads = HeadSource::new(self.cfg.ws_url.as_deref(), self.cfg.poll_interval);
         let mut restarts = 0;
@@ -307,15 +327,26 @@ impl BlockClock {
                 .fetcher
                 .fetch(numbers)
                 .await?
-                .iter()
-                .map(|b| {
+                .into_iter()
+                .map(|mut b| {
                     let (row, txs) = b.to_rows()?;
                     let hashes = txs.iter().map(|t| t.hash.clone()).collect();
                     let logs = b.logs()?.map(|logs| {
                         let transfers = logs.iter().flat_map(|l| l.token_transfers()).collect();
                         (logs.into_iter().map(|l| l.row).collect(), transfers)
                     });
-                    Ok(PendingBlock { row, txs, hashes, logs })
+                    let traces = b.traces.take().map(|traces| {
+                        let contracts = contracts_of(&traces);
+                        (traces, contracts)
+                    });
+                    Ok(PendingBlock {
+                        row,
+                        txs,
+                        hashes,
+                        logs,
+                        traces,
+                        tokens: b.tokens.take(),
+                    })
                 })
                 .collect(),
             CrawlMode::PerTx => Ok(self
@@ -328,6 +359,8 @@ impl BlockClock {
                     txs: Vec::new(),
                     hashes: b.transactions.iter().map(|h| format!("{h:#x}")).collect(),
                     logs: None,
+                    traces: None,
+                    tokens: None,
                 })
                 .collect()),
         }
@@ -395,6 +428,14 @@ impl BlockClock {
                 let removed = BlockRowsMessage::<&[TokenTransferRow]>::removed(row);
                 send(&t.token_transfers, &key, to_json(&removed))?;
             }
+            if self.fetcher.traces() {
+                send(&t.traces, &key, to_json(&BlockRowsMessage::<&[TraceRow]>::removed(row)))?;
+                let removed = BlockRowsMessage::<&[ContractRow]>::removed(row);
+                send(&t.contracts, &key, to_json(&removed))?;
+            }
+            if self.fetcher.tokens() {
+                send(&t.tokens, &key, to_json(&BlockRowsMessage::<&[TokenRow]>::removed(row)))?;
+            }
             let msg = BlockMessage {
                 block: row.clone(),
                 removed: true,
@@ -422,6 +463,27 @@ impl BlockClock {
                 send(&t.logs, &key, to_json(&BlockRowsMessage::new(&b.row, logs.as_slice())))?;
                 let transfers = BlockRowsMessage::new(&b.row, transfers.as_slice());
                 send(&t.token_transfers, &key, to_json(&transfers))?;
+            }
+            if let Some((traces, contracts)) = &b.traces {
+                let key = b.row.number.to_string();
+                send(
+                    &t.traces,
+                    &key,
+                    to_json(&BlockRowsMessage::new(&b.row, traces.as_slice())),
+                )?;
+                send(
+                    &t.contracts,
+                    &key,
+                    to_json(&BlockRowsMessage::new(&b.row, contracts.as_slice())),
+                )?;
+            }
+            if let Some(tokens) = &b.tokens {
+                let key = b.row.number.to_string();
+                send(
+                    &t.tokens,
+                    &key,
+                    to_json(&BlockRowsMessage::new(&b.row, tokens.as_slice())),
+                )?;
             }
             let msg = BlockMessage {
                 block: b.row.clone(),

@@ -2,7 +2,7 @@
 //! BigQuery `crypto_ethereum`); wei amounts are decimal strings; hashes and addresses are
 //! lowercase 0x hex. Keys: the block number (decimal) for blocks, the tx hash for transactions.
 
-use chainx_evm::{BlockRow, DecodedEventRow, LogRow, TokenTransferRow};
+use chainx_evm::{BlockRow, ContractRow, DecodedEventRow, LogRow, TokenRow, TokenTransferRow, TraceRow};
 use serde::{Deserialize, Serialize};
 
 /// `{network}.mined.blocks.metadata`: a block row, plus `removed`: `false` when the block joins
@@ -31,7 +31,8 @@ pub struct TxHashMessage {
 /// lake's `decoded_calls` table.
 pub use chainx_evm::DecodedCallRow as DecodedMessage;
 
-/// `{network}.mined.logs`, `.mined.token_transfers` and `.mined.logs.decoded`: all of one
+/// `{network}.mined.logs`, `.mined.token_transfers`, `.mined.logs.decoded`, `.mined.traces`,
+/// `.mined.contracts` and `.mined.tokens`: all of one
 /// block's rows in one message, keyed by block number, so that a block's rows land whole. A
 /// reorg publishes the replaced block again with `"removed": true` and no rows. `R` is the rows'
 /// container: a `Vec` when read, a slice when written (no copy of the rows).
@@ -48,6 +49,9 @@ pub struct BlockRowsMessage<R> {
 pub type LogsMessage = BlockRowsMessage<Vec<LogRow>>;
 pub type TokenTransfersMessage = BlockRowsMessage<Vec<TokenTransferRow>>;
 pub type DecodedEventsMessage = BlockRowsMessage<Vec<DecodedEventRow>>;
+pub type TracesMessage = BlockRowsMessage<Vec<TraceRow>>;
+pub type ContractsMessage = BlockRowsMessage<Vec<ContractRow>>;
+pub type TokensMessage = BlockRowsMessage<Vec<TokenRow>>;
 
 impl<R: Default> BlockRowsMessage<R> {
     pub fn new(block: &BlockRow, rows: R) -> Self {

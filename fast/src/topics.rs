@@ -21,6 +21,12 @@ pub const MINED_LOGS: &str = "mined.logs";
 pub const MINED_TOKEN_TRANSFERS: &str = "mined.token_transfers";
 /// One message per block: its logs decoded by event ABIs (what the decoder knows).
 pub const MINED_LOGS_DECODED: &str = "mined.logs.decoded";
+/// One message per block: its traces (with `--traces`), keyed by block number.
+pub const MINED_TRACES: &str = "mined.traces";
+/// One message per block: the contracts its traces created.
+pub const MINED_CONTRACTS: &str = "mined.contracts";
+/// One message per block: what the tokens it created say of themselves (with `--tokens`).
+pub const MINED_TOKENS: &str = "mined.tokens";
 /// One record per provider request of the key scheduler.
 pub const REQUEST_LOG: &str = "api_keys.request_log";
 /// Messages the lake sink could not land (not JSON, not the schema), with the reason.
@@ -38,6 +44,9 @@ pub struct Topics {
     pub logs: String,
     pub token_transfers: String,
     pub logs_decoded: String,
+    pub traces: String,
+    pub contracts: String,
+    pub tokens: String,
     pub request_log: String,
     pub sink_dead_letter: String,
 }
@@ -55,6 +64,9 @@ impl Topics {
             logs: t(MINED_LOGS),
             token_transfers: t(MINED_TOKEN_TRANSFERS),
             logs_decoded: t(MINED_LOGS_DECODED),
+            traces: t(MINED_TRACES),
+            contracts: t(MINED_CONTRACTS),
+            tokens: t(MINED_TOKENS),
             request_log: t(REQUEST_LOG),
             sink_dead_letter: t(SINK_DEAD_LETTER),
         }
@@ -69,7 +81,7 @@ impl Topics {
         }
     }
 
-    pub fn all(&self) -> [&str; 11] {
+    pub fn all(&self) -> [&str; 14] {
         [
             &self.blocks,
             &self.tx_hash_ids,
@@ -80,6 +92,9 @@ impl Topics {
             &self.logs,
             &self.token_transfers,
             &self.logs_decoded,
+            &self.traces,
+            &self.contracts,
+            &self.tokens,
             &self.request_log,
             &self.sink_dead_letter,
         ]

@@ -11,6 +11,9 @@ Wall time is the median of --runs runs; provider requests are counted in one fur
 tool through a counting proxy in front of anvil (JSON-RPC calls, what providers bill, and HTTP
 requests), which also records the replies the replay node serves. Prints ratios against cryo.
 
+Traces: chainx's traces (and traces, contracts and tokens) against cryo's traces dataset, on
+anvil, with their calls per block.
+
 Mainnet shape: testkit's mainnet_node serves 2,000 blocks shaped like mainnet's (150
 transactions, ~345 logs, 0.9 MB of JSON each), rendered before it listens and served from
 memory; chainx and cryo land blocks +
@@ -322,15 +325,27 @@ def main():
         ("cryo blocks+transactions+logs", run_cryo_datasets(["blocks", "transactions", "logs"])),
         ("ethereum-etl export_blocks_and_transactions", run_etl),
     ]
+    # Traces: chainx's header + trace_block per block (plus four eth_calls a token) against
+    # cryo's traces dataset (trace_block alone: its rows carry no block timestamp).
+    trace_tools = [
+        ("chainx traces", run_chainx(args.chainx, True, "traces")),
+        ("chainx traces,contracts,tokens", run_chainx(args.chainx, True, "traces,contracts,tokens")),
+        ("cryo traces", run_cryo_datasets(["traces"])),
+    ]
     proc, url, LAST = start_anvil(args.anvil, args.state)
     blocks = LAST + 1
     recording = {}
     on_anvil = []
+    traces_on_anvil = []
     try:
         for name, fn in tools:
             seconds = median_seconds(name, fn, url, args.runs)
             calls, http_requests = count_requests(name, fn, url, recording)
             on_anvil.append({"tool": name, "seconds": seconds, "calls": calls, "http": http_requests})
+        for name, fn in trace_tools:
+            seconds = median_seconds(name, fn, url, args.runs)
+            calls, http_requests = count_requests(name, fn, url, {})
+            traces_on_anvil.append({"tool": name, "seconds": seconds, "calls": calls, "http": http_requests})
     finally:
         proc.kill()
     replay, replay_url = start_replay(args.replay_node, recording)
@@ -346,6 +361,7 @@ def main():
     print(f"\nfixture chain: {blocks} blocks, same data, same run; median of {args.runs} runs each")
     table("served by anvil (node-bound: anvil's CPU per run is the same for every tool)", on_anvil, blocks, True)
     table("served by the replay node (client-bound: the tools' own costs)", on_replay, blocks, False)
+    table("traces, served by anvil (target: at most 3 calls per block)", traces_on_anvil, blocks, True)
     if mainnet:
         res = mainnet["results"]
         cryo = next(r for r in res if r["tool"].startswith("cryo"))["seconds"]
@@ -368,7 +384,8 @@ def main():
         streaming.print_day(day)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "budget": budget,
+            json.dump({"blocks": blocks, "anvil": on_anvil, "replay": on_replay, "traces": traces_on_anvil,
+                       "budget": budget,
                        "head_latency": latency, "sink": sink, "simulated_day": day,
                        "mainnet": mainnet}, f, indent=2)
 

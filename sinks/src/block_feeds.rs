@@ -1,4 +1,5 @@
-//! The per-block topics (`mined.logs`, `mined.token_transfers`, `mined.logs.decoded`): each
+//! The per-block topics (`mined.logs`, `mined.token_transfers`, `mined.logs.decoded`,
+//! `mined.traces`, `mined.contracts`, `mined.tokens`): each
 //! message holds all of one block's rows, so a feed lands a block the moment its message is here,
 //! and its table's coverage is exact. One [`BlockFeed`] per table, on its own offsets: it
 //! records in each commit where its topic's partitions resume, as the block tables do.
@@ -11,12 +12,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use chainx_evm::{DecodedEventRow, LogRow, TokenTransferRow};
+use chainx_evm::{ContractRow, DecodedEventRow, LogRow, TokenRow, TokenTransferRow, TraceRow};
 use chainx_fast::messages::BlockRowsMessage;
 use chainx_fast::Topics;
 use chainx_tables::arrow::array::RecordBatch;
 use chainx_tables::{
-    decoded_events_batch, logs_batch, token_transfers_batch, BlockRanges, Lake, LakeTable, RemovedBlock, TableKind,
+    contracts_batch, decoded_events_batch, logs_batch, token_transfers_batch, tokens_batch, traces_batch, BlockRanges,
+    Lake, LakeTable, RemovedBlock, TableKind,
 };
 use rdkafka::message::Message;
 use serde::de::DeserializeOwned;
@@ -204,6 +206,9 @@ pub(crate) struct Feeds {
     pub(crate) logs: Option<(String, BlockFeed<LogRow>)>,
     pub(crate) token_transfers: Option<(String, BlockFeed<TokenTransferRow>)>,
     pub(crate) decoded_events: Option<(String, BlockFeed<DecodedEventRow>)>,
+    pub(crate) traces: Option<(String, BlockFeed<TraceRow>)>,
+    pub(crate) contracts: Option<(String, BlockFeed<ContractRow>)>,
+    pub(crate) tokens: Option<(String, BlockFeed<TokenRow>)>,
 }
 
 /// Rows landed per table by one flush of the feeds.
@@ -212,6 +217,9 @@ pub(crate) struct FeedsFlushed {
     pub(crate) logs: u64,
     pub(crate) token_transfers: u64,
     pub(crate) decoded_events: u64,
+    pub(crate) traces: u64,
+    pub(crate) contracts: u64,
+    pub(crate) tokens: u64,
     pub(crate) commits: u64,
 }
 
@@ -225,6 +233,15 @@ macro_rules! each_feed {
             $body;
         }
         if let Some(($topic, $feed)) = &mut $feeds.decoded_events {
+            $body;
+        }
+        if let Some(($topic, $feed)) = &mut $feeds.traces {
+            $body;
+        }
+        if let Some(($topic, $feed)) = &mut $feeds.contracts {
+            $body;
+        }
+        if let Some(($topic, $feed)) = &mut $feeds.tokens {
             $body;
         }
     }};
@@ -249,10 +266,19 @@ impl Feeds {
                     let feed = BlockFeed::new(table().await?, decoded_events_batch, "a block's decoded events")?;
                     feeds.decoded_events = Some((topics.logs_decoded.clone(), feed));
                 }
+                TableKind::Traces => {
+                    let feed = BlockFeed::new(table().await?, traces_batch, "a block's traces")?;
+                    feeds.traces = Some((topics.traces.clone(), feed));
+                }
+                TableKind::Contracts => {
+                    let feed = BlockFeed::new(table().await?, contracts_batch, "a block's contracts")?;
+                    feeds.contracts = Some((topics.contracts.clone(), feed));
+                }
+                TableKind::Tokens => {
+                    let feed = BlockFeed::new(table().await?, tokens_batch, "a block's tokens")?;
+                    feeds.tokens = Some((topics.tokens.clone(), feed));
+                }
                 TableKind::Blocks | TableKind::Transactions | TableKind::DecodedCalls => {}
-                // Not in the stream yet (the block clock publishes no traces): the sink's
-                // tables are checked against TableKind::STREAMED before this.
-                TableKind::Traces | TableKind::Contracts => {}
             }
         }
         Ok(feeds)
@@ -323,6 +349,15 @@ impl Feeds {
         }
         if let Some((_, f)) = &mut self.decoded_events {
             out.decoded_events = flush_feed(f, metrics, &mut out.commits).await?;
+        }
+        if let Some((_, f)) = &mut self.traces {
+            out.traces = flush_feed(f, metrics, &mut out.commits).await?;
+        }
+        if let Some((_, f)) = &mut self.contracts {
+            out.contracts = flush_feed(f, metrics, &mut out.commits).await?;
+        }
+        if let Some((_, f)) = &mut self.tokens {
+            out.tokens = flush_feed(f, metrics, &mut out.commits).await?;
         }
         Ok(out)
     }

@@ -20,8 +20,9 @@
 //! else from the tables (its rows deleted and its coverage dropped, in one commit per table with
 //! the offsets), so the replacement block lands in its place.
 //!
-//! **Logs, token transfers and decoded events** come one message per block (`block_feeds`), so
-//! each lands whole, with the same offset records and unwinds as the block tables.
+//! **Logs, token transfers, decoded events, traces, contracts and tokens** come one message per
+//! block (`block_feeds`), so each lands whole, with the same offset records and unwinds as the
+//! block tables.
 //!
 //! **Decoded calls** (the decoder's topic, one message per call) land a whole block at a time,
 //! once its transactions have and every contract interaction among them is decoded
@@ -140,6 +141,9 @@ pub struct SinkSummary {
     pub logs_landed: u64,
     pub token_transfers_landed: u64,
     pub decoded_events_landed: u64,
+    pub traces_landed: u64,
+    pub contracts_landed: u64,
+    pub tokens_landed: u64,
     pub blocks_unwound: u64,
     pub commits: u64,
     pub dead_letters: u64,
@@ -198,7 +202,8 @@ impl Tables {
             | TableKind::TokenTransfers
             | TableKind::DecodedEvents
             | TableKind::Traces
-            | TableKind::Contracts => None,
+            | TableKind::Contracts
+            | TableKind::Tokens => None,
         }
     }
 
@@ -437,6 +442,9 @@ impl LakeSink {
                 summary.logs_landed += landed.logs;
                 summary.token_transfers_landed += landed.token_transfers;
                 summary.decoded_events_landed += landed.decoded_events;
+                summary.traces_landed += landed.traces;
+                summary.contracts_landed += landed.contracts;
+                summary.tokens_landed += landed.tokens;
                 summary.commits += landed.commits;
                 self.flush(&mut tables, &mut blocks, &mut txs, &mut decoded, &mut summary)
                     .await?;

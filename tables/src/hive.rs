@@ -183,7 +183,7 @@ mod tests {
             stmts[1]
         );
         // The view last, after every table it could read is there.
-        assert_eq!(stmts[stmts.len() - 2], "MSCK REPAIR TABLE chainx.contracts");
+        assert_eq!(stmts[stmts.len() - 2], "MSCK REPAIR TABLE chainx.tokens");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub use append::{Appender, FileLayout, Landed};
 pub use compact::CompactSummary;
 pub use datasets::{
     blocks_batch, contracts_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch,
-    traces_batch, transactions_batch, Dataset, Fetch, TableKind,
+    tokens_batch, traces_batch, transactions_batch, Dataset, Fetch, TableKind,
 };
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;

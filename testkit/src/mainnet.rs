@@ -36,12 +36,16 @@ fn key(method: &str, params: &Value) -> String {
     for p in params.as_array().cloned().unwrap_or_default() {
         parts.push(match p {
             Value::String(s) => s,
-            // `{"tracer": "callTracer"}` is recorded as `tracer_calltracer`.
-            Value::Object(o) => o
-                .iter()
-                .map(|(k, v)| format!("{k}_{}", v.as_str().unwrap_or_default()).to_ascii_lowercase())
-                .collect::<Vec<_>>()
-                .join("_"),
+            // `{"tracer": "callTracer"}` is recorded as `tracer_calltracer`, an `eth_call`'s
+            // `{"to", "data"}` as `data_<selector>_to_<address>`: fields in name order.
+            Value::Object(o) => {
+                let mut fields: Vec<String> = o
+                    .iter()
+                    .map(|(k, v)| format!("{k}_{}", v.as_str().unwrap_or_default()).to_ascii_lowercase())
+                    .collect();
+                fields.sort();
+                fields.join("_")
+            }
             other => other.to_string(),
         });
     }

@@ -31,8 +31,8 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .or_else(|| file.kafka.metrics_addr.clone());
     super::metrics::serve(addr, registry).await?;
     let tables = match &args.tables {
-        None => TableKind::STREAMED.to_vec(),
-        Some(names) => table_names(names, &TableKind::STREAMED, "the sink")?,
+        None => TableKind::SINK_DEFAULT.to_vec(),
+        Some(names) => table_names(names, &TableKind::ALL, "the sink")?,
     };
     let cfg = SinkConfig {
         tables,
@@ -51,14 +51,17 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("sink of {network} into {location} failed"))?;
     println!(
-        "landed {} blocks, {} transactions, {} decoded calls, {} logs, {} token transfers and {} decoded events \
-         in {} commits; {} blocks unwound; {} dead letters; {} partition pauses; at most {} rows waiting",
+        "landed {} blocks, {} transactions, {} decoded calls, {} logs, {} token transfers, {} decoded events, \
+         {} traces, {} contracts and {} tokens in {} commits; {} blocks unwound; {} dead letters; {} partition pauses; at most {} rows waiting",
         summary.blocks_landed,
         summary.transactions_landed,
         summary.decoded_calls_landed,
         summary.logs_landed,
         summary.token_transfers_landed,
         summary.decoded_events_landed,
+        summary.traces_landed,
+        summary.contracts_landed,
+        summary.tokens_landed,
         summary.commits,
         summary.blocks_unwound,
         summary.dead_letters,

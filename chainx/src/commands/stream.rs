@@ -133,7 +133,13 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     cfg.ws_url = args.ws_url.clone();
     cfg.max_blocks_per_commit = args.max_blocks_per_commit.max(1);
     let endpoint = job.client.endpoint().to_string();
-    let fetcher = Arc::new(BlockFetcher::new(job.client, args.receipts));
+    let mut fetcher = BlockFetcher::new(job.client, args.receipts);
+    if args.tokens {
+        fetcher = fetcher.with_tokens();
+    } else if args.traces {
+        fetcher = fetcher.with_traces();
+    }
+    let fetcher = Arc::new(fetcher);
     let clock = BlockClock::new(cfg, job.kafka, fetcher, Some(job.metrics));
     let outcome = tokio::select! {
         r = clock.run() => Some(r),

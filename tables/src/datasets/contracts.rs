@@ -1,7 +1,8 @@
 //! `contracts`: every contract a successful create made, top-level deployments and contracts
 //! made by contracts (factory pairs) alike, as BigQuery's `crypto_ethereum.contracts`. chainx adds
 //! what created it (`transaction_hash`, `trace_address`) and `proxy_implementation` for
-//! EIP-1167 minimal proxies. From the traces' creates: no request of its own.
+//! EIP-1167 minimal proxies and EIP-1967 proxies made with an initializer call. From the
+//! traces' creates: no request of its own.
 
 use std::sync::Arc;
 

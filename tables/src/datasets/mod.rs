@@ -16,6 +16,7 @@ mod decoded_calls;
 mod decoded_events;
 mod logs;
 mod token_transfers;
+mod tokens;
 mod traces;
 mod transactions;
 
@@ -29,6 +30,7 @@ pub use decoded_calls::{batch as decoded_calls_batch, schema as decoded_calls_sc
 pub use decoded_events::{batch as decoded_events_batch, schema as decoded_events_schema};
 pub use logs::{batch as logs_batch, schema as logs_schema};
 pub use token_transfers::{batch as token_transfers_batch, schema as token_transfers_schema};
+pub use tokens::{batch as tokens_batch, schema as tokens_schema};
 pub use traces::{batch as traces_batch, schema as traces_schema};
 pub use transactions::{batch as transactions_batch, schema as transactions_schema};
 
@@ -47,6 +49,8 @@ pub enum Fetch {
     Receipts,
     /// The blocks' traces (`trace_block` or geth's call tracer).
     Traces,
+    /// The traces, and `eth_call`s of the tokens their creates made.
+    Tokens,
 }
 
 /// One dataset's definition.
@@ -74,12 +78,14 @@ pub enum TableKind {
     Traces,
     /// Every contract a successful create made, from the traces.
     Contracts,
+    /// What the ERC-20 and ERC-721 contracts among those say of themselves.
+    Tokens,
 }
 
 impl TableKind {
     /// The tables the blocks topic feeds in the sink.
     pub const BLOCK_TABLES: [TableKind; 2] = [TableKind::Blocks, TableKind::Transactions];
-    pub const ALL: [TableKind; 8] = [
+    pub const ALL: [TableKind; 9] = [
         TableKind::Blocks,
         TableKind::Transactions,
         TableKind::Logs,
@@ -88,9 +94,11 @@ impl TableKind {
         TableKind::DecodedCalls,
         TableKind::Traces,
         TableKind::Contracts,
+        TableKind::Tokens,
     ];
-    /// What the fast layer's topics carry, which the sink lands.
-    pub const STREAMED: [TableKind; 6] = [
+    /// What `chainx sink` lands unless `--tables` says otherwise (the traces' tables need the
+    /// clock's `--traces`, one call more per block).
+    pub const SINK_DEFAULT: [TableKind; 6] = [
         TableKind::Blocks,
         TableKind::Transactions,
         TableKind::Logs,
@@ -117,6 +125,7 @@ impl TableKind {
             TableKind::DecodedCalls => &decoded_calls::DATASET,
             TableKind::Traces => &traces::DATASET,
             TableKind::Contracts => &contracts::DATASET,
+            TableKind::Tokens => &tokens::DATASET,
         }
     }
 
