@@ -161,3 +161,46 @@ async fn files_are_of_the_target_size_not_one_per_chunk() {
     let rows = common::delta_rows(lake.path(), TableKind::Transactions).await;
     assert_eq!(rows.len() as u64, summary.transactions);
 }
+
+/// Traces at mainnet shape: about 440 a block, each the node's `trace_block`, in two calls a
+/// block (the header and the traces).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mainnet_blocks_land_every_trace_of_the_node() {
+    const LAST: u64 = FROM + 49;
+    let node = MainnetNode::start(LAST, None).await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = common::to_head(FROM, LAST, lake.path().to_str().unwrap());
+    cfg.tables = vec![TableKind::Traces, TableKind::Contracts];
+    let summary = run(rpc(&node.url), &cfg).await.unwrap();
+    assert_eq!(summary.calls, 2 * (LAST - FROM + 1) + 1, "{summary}");
+    let mut from_node: Vec<String> = Vec::new();
+    for n in FROM..=LAST {
+        let traces = node.call("trace_block", json!([format!("{n:#x}")])).await;
+        for t in traces.as_array().unwrap() {
+            let path: Vec<String> = t["traceAddress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            from_node.push(format!("{}/{}", t["transactionHash"].as_str().unwrap(), path.join(",")));
+        }
+    }
+    from_node.sort();
+    let traces = common::delta_rows(lake.path(), TableKind::Traces).await;
+    let mut landed: Vec<String> = traces
+        .iter()
+        .map(|t| {
+            let get = |c: &str| t[c].clone().unwrap_or_default();
+            format!("{}/{}", get("transaction_hash"), get("trace_address"))
+        })
+        .collect();
+    landed.sort();
+    assert_eq!(landed, from_node);
+    assert!(
+        landed.len() as u64 > 2 * 150 * (LAST - FROM + 1),
+        "{} traces",
+        landed.len()
+    );
+    assert_eq!(summary.traces, landed.len() as u64);
+}

@@ -43,6 +43,11 @@ fn recorded_block(dir: &Path, method: &str) -> u64 {
 async fn backfill(block: u64, tables: &[TableKind], without_trace_block: bool) -> (tempfile::TempDir, u64) {
     let mut recorded = Recorded::load();
     recorded.without_trace_block = without_trace_block;
+    backfill_from(recorded, block, tables).await
+}
+
+/// Backfills `tables` of one block from `recorded`; the lake, and the calls made.
+async fn backfill_from(recorded: Recorded, block: u64, tables: &[TableKind]) -> (tempfile::TempDir, u64) {
     let server = RpcServer::start(Arc::new(recorded).handler(true)).await;
     let lake = tempfile::tempdir().unwrap();
     let mut cfg = common::to_head(block, block, lake.path().to_str().unwrap());
@@ -158,6 +163,27 @@ async fn streamed_block_traces_and_contracts_match_ethereum_etl() {
     let expected_tokens = expected_json(&dir.join("expected_tokens.json"));
     assert!(expected_tokens.is_empty());
     assert_eq!(delta_rows(lake.path(), TableKind::Tokens).await, expected_tokens);
+}
+
+/// A node whose create traces come without their code: each such create costs one
+/// `eth_getCode`, and the contracts are the same.
+#[tokio::test]
+async fn creates_without_code_get_it_from_eth_get_code() {
+    let dir = fixtures_dir().join("test_stream/blocks_508110_508110");
+    let expected = expected_json(&dir.join("expected_contracts.json"));
+    let mut recorded = Recorded::load();
+    recorded.without_create_code = true;
+    let (lake, calls) = backfill_from(recorded, 508110, &[TableKind::Contracts]).await;
+    assert_eq!(
+        calls,
+        3 + expected.len() as u64,
+        "header, traces, head and one eth_getCode a create"
+    );
+    let landed = delta_rows(lake.path(), TableKind::Contracts).await;
+    assert_eq!(
+        assert_matches("508110 contracts", "address", &expected, &landed),
+        8 * expected.len()
+    );
 }
 
 /// A token row as the lake's readers render it.

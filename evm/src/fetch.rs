@@ -16,10 +16,11 @@ use crate::error::{Error, Result};
 use alloy_primitives::B256;
 
 pub use crate::fetched::FetchedBlock;
+use crate::missing_code::fill_missing_code;
 use crate::raw::{parse, RpcBlock, RpcReceipt, SkippedLog};
 use crate::rpc::{Call, CallError, CallResult, RpcClient, METHOD_NOT_FOUND};
 use crate::tokens::read_tokens;
-use crate::traces::{geth_rows, parity_rows, GethTxTrace, ParityTrace, TraceBlock, TraceRow};
+use crate::traces::{geth_reply_rows, parity_rows, ParityTrace, TraceBlock, TraceRow};
 
 /// Calls per HTTP request for per-transaction receipts; providers cap batches (Alchemy and
 /// Infura at 1000), and smaller batches retry more cheaply.
@@ -166,6 +167,9 @@ impl BlockFetcher {
             let result = self.client.batch_all(&[trace_call(n, false)]).await?.into_iter().next();
             out[i].traces = Some(self.traces_from(&out[i].block, &hashes, false, result)?);
         }
+        if self.traces {
+            fill_missing_code(&self.client, &mut out).await?;
+        }
         if self.tokens {
             read_tokens(&self.client, &self.historical_state, &mut out).await?;
         }
@@ -274,7 +278,7 @@ impl BlockFetcher {
         if parity {
             parity_rows(&at, &parse::<Vec<ParityTrace>>(&raw, n, "traces")?)
         } else {
-            geth_rows(&at, &parse::<Vec<GethTxTrace>>(&raw, n, "traces")?)
+            geth_reply_rows(&at, &raw)
         }
     }
 

@@ -20,6 +20,7 @@ mod error;
 pub mod fetch;
 mod fetched;
 pub mod log_rows;
+mod missing_code;
 pub mod raw;
 pub mod redact;
 pub mod request_log;

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod crawler;
 pub mod decoder;
 mod error;
+mod heads;
 pub mod kafka;
 pub mod messages;
 pub mod metrics;

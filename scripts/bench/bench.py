@@ -253,7 +253,7 @@ def mainnet_shape(args, blocks=2000, first=18_000_000):
     timer = shutil.which("time") or "/usr/bin/time"
     results = []
 
-    def measure(name, cmd, env=None):
+    def measure(name, cmd, env=None, into=results):
         out = tempfile.mkdtemp(prefix="bench-mainnet-")
         start = time.perf_counter()
         done = subprocess.run([timer, "-v"] + cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -262,8 +262,9 @@ def mainnet_shape(args, blocks=2000, first=18_000_000):
         shutil.rmtree(out, ignore_errors=True)
         if done.returncode != 0:
             sys.exit(f"{name} failed on the mainnet-shaped node:\n{done.stderr[-2000:]}")
-        results.append({"tool": name, "seconds": seconds, "peak_rss_mb": peak_rss_mb(done.stderr)})
+        into.append({"tool": name, "seconds": seconds, "peak_rss_mb": peak_rss_mb(done.stderr)})
 
+    traces = []
     try:
         chainx = lambda tables: lambda out: [args.chainx, "backfill", "--to-head", "--rpc-url", url, "--from",
                                              str(first), "--to", str(last), "--lake", out, "--tables", tables]
@@ -273,6 +274,11 @@ def mainnet_shape(args, blocks=2000, first=18_000_000):
         code = ("import cryo; cryo.freeze(['blocks', 'transactions'], blocks=['%d:%d'], rpc=%r, output_dir=%s, "
                 "no_verbose=True)")
         measure("cryo blocks+transactions", lambda out: [PYTHON, "-c", code % (first, last + 1, url, repr(out))])
+        # Traces (the node makes them as it is asked, about 440 a block): chainx's header and
+        # trace_block per block against cryo's trace_block alone.
+        measure("chainx traces", chainx("traces"), {"CHAINX_LOG": "warn"}, traces)
+        code = "import cryo; cryo.freeze(['traces'], blocks=['%d:%d'], rpc=%r, output_dir=%s, no_verbose=True)"
+        measure("cryo traces", lambda out: [PYTHON, "-c", code % (first, last + 1, url, repr(out))], into=traces)
         floor = subprocess.run([args.mainnet_node, "floor", url, str(first), str(last)],
                                check=True, capture_output=True, text=True).stdout
         floor = json.loads(floor.strip().splitlines()[-1])
@@ -280,7 +286,7 @@ def mainnet_shape(args, blocks=2000, first=18_000_000):
                         "peak_rss_mb": None, "bytes": floor["bytes"]})
     finally:
         node.kill()
-    return {"blocks": blocks, "results": results}
+    return {"blocks": blocks, "results": results, "traces": traces}
 
 
 def table(title, results, blocks, with_requests):
@@ -373,6 +379,11 @@ def main():
             rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else "-"
             print(f"{r['tool']:<52} {r['seconds']:>8.2f} {r['seconds'] / cryo:>7.2f} "
                   f"{r['seconds'] / floor['seconds']:>8.2f} {rss:>12}")
+        cryo_traces = mainnet["traces"][-1]["seconds"]
+        print(f"\n{'traces':<52} {'wall s':>8} {'x cryo':>7} {'peak RSS MB':>12}")
+        for r in mainnet["traces"]:
+            rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] else "-"
+            print(f"{r['tool']:<52} {r['seconds']:>8.2f} {r['seconds'] / cryo_traces:>7.2f} {rss:>12}")
     print(f"\nkey budget use through the NaaS gateway ({budget['keys']} keys x {budget['rps']} rps): "
           f"{budget['calls']} calls in {budget['seconds']:.1f} s = {budget['use']:.0%} of the budget "
           f"(target >= 90%), {budget['rejected']} 429s, peak {budget['peak_per_second']} calls/s on one key")

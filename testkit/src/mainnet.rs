@@ -29,6 +29,9 @@ pub struct Recorded {
     head: u64,
     /// Answer `trace_block` with method-not-found, as geth does.
     pub without_trace_block: bool,
+    /// Answer `trace_block` without its creates' deployed code: a fault no node tried shows,
+    /// which makes the fetcher ask `eth_getCode` (answered from the recorded creates).
+    pub without_create_code: bool,
 }
 
 fn key(method: &str, params: &Value) -> String {
@@ -95,6 +98,21 @@ impl Recorded {
         let result = match method {
             "eth_blockNumber" => json!(format!("{:#x}", self.head)),
             "trace_block" if self.without_trace_block => return not_found,
+            "trace_block" if self.without_create_code => {
+                let mut traces = self.result(method, params).cloned().unwrap_or(Value::Null);
+                for t in traces.as_array_mut().into_iter().flatten() {
+                    if t["type"] == "create" {
+                        if let Some(result) = t["result"].as_object_mut() {
+                            result.remove("code");
+                        }
+                    }
+                }
+                traces
+            }
+            "eth_getCode" => self
+                .result(method, params)
+                .cloned()
+                .unwrap_or_else(|| self.created_code(&params[0])),
             "eth_getBlockByNumber" if params[1] == json!(false) => self.header(&params[0]),
             "eth_getBlockReceipts" => {
                 if !block_receipts {
@@ -117,6 +135,21 @@ impl Recorded {
             _ => self.result(method, params).cloned().unwrap_or(Value::Null),
         };
         json!({"jsonrpc": "2.0", "id": id, "result": result})
+    }
+
+    /// The code a recorded `trace_block` create deployed at `address`.
+    fn created_code(&self, address: &Value) -> Value {
+        let address = address.as_str().unwrap_or_default().to_ascii_lowercase();
+        self.results
+            .iter()
+            .filter(|(k, _)| k.starts_with("trace_block_"))
+            .filter_map(|(_, traces)| traces.as_array())
+            .flatten()
+            .find(|t| {
+                t["type"] == "create"
+                    && t["result"]["address"].as_str().map(str::to_ascii_lowercase) == Some(address.clone())
+            })
+            .map_or(Value::Null, |t| t["result"]["code"].clone())
     }
 
     /// `eth_getBlockByNumber(n, false)`: recorded as such, or the recorded full block with its

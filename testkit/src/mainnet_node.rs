@@ -3,7 +3,8 @@
 //! (ERC-20 transfers, router swaps, large contract calls), receipts with logs and blooms,
 //! consistent parent hashes and unique transaction hashes. It answers batches,
 //! `eth_getBlockByNumber`, `eth_getBlockReceipts`, `eth_getTransactionReceipt`, `eth_getLogs`,
-//! `eth_blockNumber` and `eth_chainId`, and can grow its head at a set pace for the stream.
+//! `trace_block`, `eth_blockNumber` and `eth_chainId`, and can grow its head at a set pace for
+//! the stream.
 //!
 //! Every value is a pure function of the block number and the transaction's position, so a test
 //! can ask the node itself (its `eth_getLogs`, its blocks) what the lake must hold.
@@ -47,6 +48,10 @@ fn answer(call: &Value, head: u64) -> Value {
         },
         "eth_getBlockReceipts" => match number(&p[0], head) {
             Some(n) if n <= head => chain.receipts(n),
+            _ => Value::Null,
+        },
+        "trace_block" => match number(&p[0], head) {
+            Some(n) if n <= head => chain.traces(n),
             _ => Value::Null,
         },
         "eth_getTransactionReceipt" => match p[0].as_str().and_then(MainnetShape::from_tx_hash) {

@@ -1,9 +1,12 @@
 //! A chain shaped like mainnet, for any range, as a pure function of block numbers: about 150
 //! transactions and 350 logs a block, EIP-1559 and legacy transactions, calldata of real sizes
 //! (ERC-20 transfers, router swaps, large contract calls), receipts with logs and blooms,
-//! consistent parent hashes and unique transaction hashes. [`crate::mainnet_node`] serves it.
+//! consistent parent hashes and unique transaction hashes, and the traces of their calls
+//! (`traces`). [`crate::mainnet_node`] serves it.
 
 use serde_json::{json, Value};
+
+mod traces;
 
 /// Transactions per block: mainnet's average over 2023.
 pub const TXS_PER_BLOCK: u64 = 150;

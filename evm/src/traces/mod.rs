@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod geth;
+
+pub use geth::{geth_reply_rows, geth_rows, GethFrame, GethTxTrace};
+
 /// One trace of a `trace_block` reply.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,38 +77,6 @@ pub struct ParityResult {
     pub address: Option<Address>,
 }
 
-/// One transaction of a `debug_traceBlockByNumber` reply with `callTracer`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GethTxTrace {
-    /// Named by newer geth only.
-    #[serde(default)]
-    pub tx_hash: Option<B256>,
-    #[serde(default)]
-    pub result: Option<GethFrame>,
-    /// Set instead of `result` when the node could not trace the transaction.
-    #[serde(default)]
-    pub error: Option<String>,
-}
-
-/// A call frame of geth's `callTracer`, with the frames it called.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GethFrame {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub from: Option<Address>,
-    pub to: Option<Address>,
-    pub value: Option<U256>,
-    pub gas: Option<U64>,
-    pub gas_used: Option<U64>,
-    pub input: Option<Bytes>,
-    pub output: Option<Bytes>,
-    pub error: Option<String>,
-    #[serde(default)]
-    pub calls: Vec<GethFrame>,
-}
-
 /// The block the traces are of, from its header.
 #[derive(Debug, Clone, Copy)]
 pub struct TraceBlock<'a> {
@@ -148,7 +120,7 @@ pub struct TraceRow {
 }
 
 impl TraceRow {
-    fn new(block: &TraceBlock<'_>, block_hash: &str, trace_type: &str, path: &[u64]) -> Self {
+    pub(crate) fn new(block: &TraceBlock<'_>, block_hash: &str, trace_type: &str, path: &[u64]) -> Self {
         TraceRow {
             transaction_hash: None,
             transaction_index: None,
@@ -179,15 +151,15 @@ fn join(path: &[u64], sep: &str) -> String {
     path.iter().map(u64::to_string).collect::<Vec<_>>().join(sep)
 }
 
-fn addr(a: Option<Address>) -> Option<String> {
+pub(crate) fn addr(a: Option<Address>) -> Option<String> {
     a.map(|a| format!("{a:#x}"))
 }
 
-fn hex(b: Option<&Bytes>) -> Option<String> {
+pub(crate) fn hex(b: Option<&Bytes>) -> Option<String> {
     b.map(|b| format!("{b:#x}"))
 }
 
-fn error_text(e: Option<&String>) -> Option<String> {
+pub(crate) fn error_text(e: Option<&String>) -> Option<String> {
     e.filter(|e| !e.is_empty()).cloned()
 }
 
@@ -246,84 +218,8 @@ pub fn parity_rows(block: &TraceBlock<'_>, traces: &[ParityTrace]) -> Result<Vec
     Ok(rows)
 }
 
-/// The rows of a `debug_traceBlockByNumber` reply with `callTracer`.
-pub fn geth_rows(block: &TraceBlock<'_>, traces: &[GethTxTrace]) -> Result<Vec<TraceRow>> {
-    if traces.len() != block.transactions.len() {
-        return Err(Error::Inconsistent {
-            block: block.number,
-            reason: format!(
-                "debug_traceBlockByNumber traced {} transactions of {} (reorganised mid-fetch?)",
-                traces.len(),
-                block.transactions.len()
-            ),
-        });
-    }
-    let mut rows = Vec::new();
-    let block_hash = format!("{:#x}", block.hash);
-    for (index, (tx, hash)) in traces.iter().zip(block.transactions).enumerate() {
-        let frame = tx.result.as_ref().ok_or_else(|| Error::Inconsistent {
-            block: block.number,
-            reason: format!(
-                "the node could not trace transaction {hash:#x}: {}",
-                tx.error.as_deref().unwrap_or("no result")
-            ),
-        })?;
-        let hash = format!("{:#x}", tx.tx_hash.unwrap_or(*hash));
-        let at = Walk {
-            block,
-            block_hash: &block_hash,
-            tx: &hash,
-            index: index as u64,
-        };
-        at.walk(frame, &mut Vec::new(), &mut rows);
-    }
-    finish(&mut rows);
-    Ok(rows)
-}
-
-/// One transaction's call tree being walked.
-struct Walk<'a> {
-    block: &'a TraceBlock<'a>,
-    block_hash: &'a str,
-    tx: &'a str,
-    index: u64,
-}
-
-impl Walk<'_> {
-    /// Appends `frame` and the frames below it, depth first: the order `trace_block` lists them in.
-    fn walk(&self, frame: &GethFrame, path: &mut Vec<u64>, rows: &mut Vec<TraceRow>) {
-        let kind = frame.kind.to_ascii_lowercase();
-        let (trace_type, call_type) = match kind.as_str() {
-            "call" | "callcode" | "delegatecall" | "staticcall" => ("call", Some(kind.clone())),
-            // BigQuery's traces know one create; Parity nodes report CREATE2 as `create` too.
-            "create" | "create2" => ("create", None),
-            "selfdestruct" => ("suicide", None),
-            other => (other, None),
-        };
-        let mut row = TraceRow::new(self.block, self.block_hash, trace_type, path);
-        row.transaction_hash = Some(self.tx.to_string());
-        row.transaction_index = Some(self.index);
-        row.from_address = addr(frame.from);
-        row.to_address = addr(frame.to);
-        row.value = frame.value;
-        row.input = hex(frame.input.as_ref());
-        row.output = hex(frame.output.as_ref());
-        row.call_type = call_type;
-        row.gas = frame.gas.map(|g| g.to());
-        row.gas_used = frame.gas_used.map(|g| g.to());
-        row.subtraces = frame.calls.len() as u64;
-        row.error = error_text(frame.error.as_ref());
-        rows.push(row);
-        for (i, call) in frame.calls.iter().enumerate() {
-            path.push(i as u64);
-            self.walk(call, path, rows);
-            path.pop();
-        }
-    }
-}
-
 /// ethereum-etl's derived columns: `trace_index`, `status` and `trace_id`.
-fn finish(rows: &mut [TraceRow]) {
+pub(crate) fn finish(rows: &mut [TraceRow]) {
     for (i, row) in rows.iter_mut().enumerate() {
         row.trace_index = i as u64;
         if row.error.is_some() {
@@ -379,68 +275,5 @@ fn finish(rows: &mut [TraceRow]) {
         let n = per_type.entry(rows[i].trace_type.clone()).or_default();
         rows[i].trace_id = format!("{}_{}_{}", rows[i].trace_type, rows[i].block_number, n);
         *n += 1;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(error: Option<&str>, calls: Vec<GethFrame>) -> GethFrame {
-        GethFrame {
-            kind: "CALL".into(),
-            from: None,
-            to: None,
-            value: None,
-            gas: None,
-            gas_used: None,
-            input: None,
-            output: None,
-            error: error.map(str::to_string),
-            calls,
-        }
-    }
-
-    #[test]
-    fn a_failed_call_fails_everything_below_it_and_nothing_beside_it() {
-        // tx 0: top -> [ok, failed -> [ok -> [ok]]]; tx 1: a lone successful call.
-        let deep = frame(Some("Reverted"), vec![frame(None, vec![frame(None, vec![])])]);
-        let traces = [
-            GethTxTrace {
-                tx_hash: None,
-                result: Some(frame(None, vec![frame(None, vec![]), deep])),
-                error: None,
-            },
-            GethTxTrace {
-                tx_hash: None,
-                result: Some(frame(None, vec![])),
-                error: None,
-            },
-        ];
-        let hashes = [B256::with_last_byte(1), B256::with_last_byte(2)];
-        let block = TraceBlock {
-            number: 7,
-            hash: B256::ZERO,
-            timestamp: 0,
-            transactions: &hashes,
-        };
-        let rows = geth_rows(&block, &traces).unwrap();
-        let got: Vec<(Option<&str>, u8)> = rows.iter().map(|r| (r.trace_address.as_deref(), r.status)).collect();
-        assert_eq!(
-            got,
-            vec![
-                (None, 1),
-                (Some("0"), 1),
-                (Some("1"), 0),
-                (Some("1,0"), 0),
-                (Some("1,0,0"), 0),
-                (None, 1)
-            ]
-        );
-        assert_eq!(rows[4].trace_id, format!("call_{:#x}_1_0_0", hashes[0]));
-        assert_eq!(
-            rows.iter().map(|r| r.trace_index).collect::<Vec<_>>(),
-            (0..6).collect::<Vec<_>>()
-        );
     }
 }
