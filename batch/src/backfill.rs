@@ -240,6 +240,8 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
     let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
+    let chain_id = fetcher.chain_id().await?;
+    let lake = lake.with_chain_id(chain_id);
     let head = fetcher.head().await?;
     if cfg.to > head {
         return Err(Error::Config(format!(

@@ -188,9 +188,9 @@ async fn nodes_without_get_block_receipts_fall_back_to_per_transaction_receipts(
             .count() as u64,
         m.receipt_status_failed
     );
-    // One wasted eth_getBlockReceipts per block of the first batch only; then one call per
-    // block and one per transaction.
-    assert_eq!(s.calls, 1 + 20 + m.block_count + m.transaction_count, "{s}");
+    // The chain id and the head, one wasted eth_getBlockReceipts per block of the first batch
+    // only; then one call per block and one per transaction.
+    assert_eq!(s.calls, 2 + 20 + m.block_count + m.transaction_count, "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

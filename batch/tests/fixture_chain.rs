@@ -27,7 +27,7 @@ async fn lands_exactly_the_chain_with_the_manifest_counts() {
     assert_eq!(summary.blocks, m.block_count);
     assert_eq!(summary.transactions, m.transaction_count);
     // Two calls per block (block + its receipts) and one eth_blockNumber for the head.
-    assert_eq!(summary.calls, 2 * m.block_count + 1, "{summary}");
+    assert_eq!(summary.calls, 2 * m.block_count + 2, "{summary}");
 
     let (blocks, txs) = assert_exactly(lake.path(), m.first_block, m.last_block).await;
     let mut from_node = anvil.tx_hashes(m.first_block, m.last_block).await;
@@ -186,7 +186,10 @@ async fn reruns_and_overlapping_ranges_never_duplicate() {
         .await
         .unwrap();
     assert_eq!((again.blocks, again.transactions), (0, 0));
-    assert_eq!(again.calls, 1, "a complete range costs only the head check");
+    assert_eq!(
+        again.calls, 2,
+        "a complete range costs only the chain id and head checks"
+    );
 
     let (_, txs) = assert_exactly(lake.path(), 0, m.last_block).await;
     assert_eq!(txs.len() as u64, m.transaction_count);
@@ -203,7 +206,7 @@ async fn no_receipts_costs_one_call_per_block() {
     assert!(e.contains("--no-receipts leaves logs") && e.contains("--tables"), "{e}");
     cfg.tables = vec![TableKind::Blocks, TableKind::Transactions];
     let s = run(rpc(&anvil.url), &cfg).await.unwrap();
-    assert_eq!(s.calls, 100 + 1);
+    assert_eq!(s.calls, 100 + 2, "a block a call, the chain id and the head");
     let (_, txs) = assert_exactly(lake.path(), 100, 199).await;
     assert!(!txs.is_empty());
     assert!(txs

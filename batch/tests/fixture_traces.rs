@@ -49,8 +49,8 @@ async fn traces_are_the_nodes_and_contracts_every_successful_create() {
     ];
     cfg.chunk_blocks = 200;
     let summary = run(rpc(&anvil.url), &cfg).await.unwrap();
-    // Block, receipts and traces per block, and the head.
-    assert_eq!(summary.calls, 3 * m.block_count + 1, "{summary}");
+    // Block, receipts and traces per block, the chain id and the head.
+    assert_eq!(summary.calls, 3 * m.block_count + 2, "{summary}");
 
     let mut node = Vec::new();
     for n in m.first_block..=m.last_block {
@@ -175,9 +175,9 @@ async fn tokens_are_what_every_created_token_says_of_itself() {
     assert_eq!(summary.tokens, want.len() as u64);
     assert!(want.len() >= 3, "weth and the two tokens at least");
 
-    // A header and the traces per block, the head, then four calls a token: eight for those
-    // asked at their creation block before the node said it keeps no such state.
-    let per_block = 2 * m.block_count + 1;
+    // A header and the traces per block, the chain id and the head, then four calls a token:
+    // eight for those asked at their creation block before the node said it keeps no such state.
+    let per_block = 2 * m.block_count + 2;
     let token_calls = summary.calls - per_block;
     let n = want.len() as u64;
     assert!(

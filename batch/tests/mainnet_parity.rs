@@ -88,12 +88,12 @@ async fn blocks_with_receipts_match_ethereum_etl_with_and_without_get_block_rece
             &keyed(delta_rows(lake.path(), TableKind::TokenTransfers).await, &log_key),
         );
         assert!(n >= 9, "compared only {n} token transfer fields");
-        // 2 blocks + their receipts (+1 head); without eth_getBlockReceipts, one wasted call
-        // per block and one receipt call per transaction.
+        // 2 blocks + their receipts (+ the chain id and the head); without
+        // eth_getBlockReceipts, one wasted call per block and one receipt call per transaction.
         let want = if block_receipts {
-            1 + 4
+            2 + 4
         } else {
-            1 + 4 + txs.len() as u64
+            2 + 4 + txs.len() as u64
         };
         assert_eq!(server.calls(), want, "block_receipts={block_receipts}");
 

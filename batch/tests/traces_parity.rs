@@ -64,9 +64,9 @@ async fn trace_block_traces_match_ethereum_etl() {
         let dir = fixtures_dir().join("test_export_traces_job").join(set);
         let block = recorded_block(&dir, "trace_block");
         // Traces alone: the header (not the full block, which the recording does not have),
-        // the traces, and the head.
+        // the traces, the chain id and the head.
         let (lake, calls) = backfill(block, &[TableKind::Traces], false).await;
-        assert_eq!(calls, 3, "{set}");
+        assert_eq!(calls, 4, "{set}");
         let expected = expected_csv(&dir.join("expected_traces.csv"));
         compared += assert_matches(
             set,
@@ -93,8 +93,8 @@ async fn geth_call_tracer_traces_match_ethereum_etl_and_the_parity_ids() {
         let dir = fixtures_dir().join("test_extract_geth_traces_job").join(set);
         let block = recorded_block(&dir, "debug_traceBlockByNumber");
         let (lake, calls) = backfill(block, &[TableKind::Traces], true).await;
-        // The head, the header, trace_block refused once, then geth's tracer.
-        assert_eq!(calls, 4, "{set}");
+        // The chain id, the head, the header, trace_block refused once, then geth's tracer.
+        assert_eq!(calls, 5, "{set}");
         let landed = by_place(delta_rows(lake.path(), TableKind::Traces).await);
         let mut geth = by_place(expected_csv(&dir.join("expected_traces.csv")));
         for row in &mut geth {
@@ -135,9 +135,9 @@ async fn streamed_block_traces_and_contracts_match_ethereum_etl() {
         false,
     )
     .await;
-    // The header, the traces and the head: none of the block's contracts is a token, so no
-    // token is called.
-    assert_eq!(calls, 3);
+    // The header, the traces, the chain id and the head: none of the block's contracts is a
+    // token, so no token is called.
+    assert_eq!(calls, 4);
     // ethereum-etl's stream writes a reward's output as "", its CSV export as empty.
     let expected: Vec<Row> = expected_json(&dir.join("expected_traces.json"))
         .into_iter()
@@ -176,8 +176,8 @@ async fn creates_without_code_get_it_from_eth_get_code() {
     let (lake, calls) = backfill_from(recorded, 508110, &[TableKind::Contracts]).await;
     assert_eq!(
         calls,
-        3 + expected.len() as u64,
-        "header, traces, head and one eth_getCode a create"
+        4 + expected.len() as u64,
+        "header, traces, chain id, head and one eth_getCode a create"
     );
     let landed = delta_rows(lake.path(), TableKind::Contracts).await;
     assert_eq!(

@@ -201,7 +201,7 @@ async fn summary_line_then_lake_show_from_a_config_file() {
     // One line: blocks, transactions, provider requests, elapsed, blocks/s.
     assert!(stdout.starts_with("backfill 10..=59: 50 blocks, "), "{stdout}");
     assert!(
-        stdout.contains("101 provider requests (2.02/block") && stdout.contains("blocks/s"),
+        stdout.contains("102 provider requests (2.04/block") && stdout.contains("blocks/s"),
         "{stdout}"
     );
 

@@ -120,17 +120,27 @@ impl BlockFetcher {
 
     /// The chain head, from `eth_blockNumber`.
     pub async fn head(&self) -> Result<u64> {
-        let raw = self.client.call("eth_blockNumber", json!([])).await?;
-        let raw = raw.ok_or_else(|| Error::MalformedReply {
+        self.quantity("eth_blockNumber").await
+    }
+
+    /// The chain the node serves, from `eth_chainId`.
+    pub async fn chain_id(&self) -> Result<u64> {
+        self.quantity("eth_chainId").await
+    }
+
+    /// The number a call without parameters returns.
+    async fn quantity(&self, method: &'static str) -> Result<u64> {
+        let malformed = |reason: String| Error::MalformedReply {
             endpoint: self.client.endpoint().to_string(),
-            what: "eth_blockNumber".to_string(),
-            reason: "null result".to_string(),
-        })?;
-        let n: alloy_primitives::U64 = serde_json::from_str(raw.get()).map_err(|e| Error::MalformedReply {
-            endpoint: self.client.endpoint().to_string(),
-            what: "eth_blockNumber".to_string(),
-            reason: e.to_string(),
-        })?;
+            what: method.to_string(),
+            reason,
+        };
+        let raw = self
+            .client
+            .call(method, json!([]))
+            .await?
+            .ok_or_else(|| malformed("null result".to_string()))?;
+        let n: alloy_primitives::U64 = serde_json::from_str(raw.get()).map_err(|e| malformed(e.to_string()))?;
         Ok(n.to())
     }
 

@@ -33,7 +33,7 @@ pub use datasets::{
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;
 pub use store::{register_stores, Lake};
-pub use table::{LakeTable, COVERAGE_KEY};
+pub use table::{LakeTable, CHAIN_ID_KEY, COVERAGE_KEY};
 pub use unwind::RemovedBlock;
 pub use vacuum::VacuumSummary;
 pub use verify::{StoredBlock, Verification, Verifier};

@@ -35,6 +35,9 @@ pub const SCHEMES: &[&str] = &["file", "hdfs", "viewfs", "s3", "s3a"];
 pub struct Lake {
     url: Url,
     options: BTreeMap<String, String>,
+    /// The chain the writer's node serves: recorded in each table it creates, checked against
+    /// each table it opens ([`crate::CHAIN_ID_KEY`]).
+    chain_id: Option<u64>,
 }
 
 impl std::fmt::Debug for Lake {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for Lake {
         f.debug_struct("Lake")
             .field("url", &self.url.as_str())
             .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("chain_id", &self.chain_id)
             .finish()
     }
 }
@@ -101,6 +105,7 @@ impl Lake {
         Ok(Lake {
             url,
             options: BTreeMap::new(),
+            chain_id: None,
         })
     }
 
@@ -117,6 +122,17 @@ impl Lake {
                 .map(|(k, v)| (k.into().to_ascii_lowercase(), v.into())),
         );
         self
+    }
+
+    /// The lake as written from a node of chain `id` (its `eth_chainId`): tables created are
+    /// marked with it, and a table of another chain refuses to open.
+    pub fn with_chain_id(mut self, id: u64) -> Self {
+        self.chain_id = Some(id);
+        self
+    }
+
+    pub fn chain_id(&self) -> Option<u64> {
+        self.chain_id
     }
 
     pub fn url(&self) -> &Url {

@@ -36,6 +36,11 @@ use crate::store::Lake;
 /// Table property listing the block ranges the table covers, e.g. `0-999,2000-2999`.
 pub const COVERAGE_KEY: &str = "chainx.coveredBlocks";
 
+/// The table property holding the chain id (`eth_chainId`, decimal) of the node whose blocks
+/// the table holds, set when the table is created: one wrong RPC URL would otherwise mix two
+/// chains in one lake, and coverage by block number would make the mix permanent.
+pub const CHAIN_ID_KEY: &str = "chainx.chainId";
+
 #[derive(Debug)]
 pub struct LakeTable {
     kind: TableKind,
@@ -53,7 +58,12 @@ const CONSOLIDATE_EVERY: u64 = 50;
 /// Commits version 0 of a new table at `url`, or fails if any writer has. delta-rs would
 /// otherwise resolve a lost race for version 0 by committing the create again at the next free
 /// version, and that commit's metadata would reset the coverage of everything before it.
-pub(crate) async fn create_table(url: &Url, options: HashMap<String, String>, kind: TableKind) -> Result<DeltaTable> {
+pub(crate) async fn create_table(
+    url: &Url,
+    options: HashMap<String, String>,
+    kind: TableKind,
+    chain_id: Option<u64>,
+) -> Result<DeltaTable> {
     let schema: StructType = kind.schema().as_ref().try_into_kernel().map_err(|e| Error::Table {
         table: kind.name().to_string(),
         reason: format!("schema conversion: {e}"),
@@ -69,6 +79,9 @@ pub(crate) async fn create_table(url: &Url, options: HashMap<String, String>, ki
             deltalake::TableProperty::DataSkippingStatsColumns,
             Some(kind.stats_columns()),
         )
+        // Not a Delta property: without this, delta-rs refuses any key it does not know.
+        .with_raise_if_key_not_exists(false)
+        .with_configuration(chain_id.map(|id| (CHAIN_ID_KEY, Some(id.to_string()))))
         .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await
         .map_err(|source| Error::Delta {
@@ -136,7 +149,7 @@ impl LakeTable {
         } else if !create {
             return Ok(None);
         } else {
-            let created = create_table(&url, options, kind).await;
+            let created = create_table(&url, options, kind, lake.chain_id()).await;
             match created {
                 Ok(new) => {
                     table = new;
@@ -160,6 +173,7 @@ impl LakeTable {
             loaded_version,
         };
         this.check_schema()?;
+        this.check_chain(lake)?;
         Ok(Some(this))
     }
 
@@ -170,6 +184,34 @@ impl LakeTable {
 
     pub fn set_layout(&mut self, layout: FileLayout) {
         self.layout = layout;
+    }
+
+    /// The chain id the table was created for; `None` for a table from before chainx recorded it.
+    pub fn chain_id(&self) -> Result<Option<u64>> {
+        let snapshot = self.table.snapshot().map_err(|e| self.delta_error(e))?;
+        match snapshot.metadata().configuration().get(CHAIN_ID_KEY) {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|_| Error::Table {
+                table: self.kind.name().to_string(),
+                reason: format!("table property {CHAIN_ID_KEY} is corrupt: it was `{text}`"),
+            }),
+        }
+    }
+
+    /// Refuses a table of another chain than the lake's writer serves.
+    fn check_chain(&self, lake: &Lake) -> Result<()> {
+        if let (Some(want), Some(recorded)) = (lake.chain_id(), self.chain_id()?) {
+            if want != recorded {
+                return Err(Error::Table {
+                    table: self.kind.name().to_string(),
+                    reason: format!(
+                        "holds chain {recorded} (table property {CHAIN_ID_KEY}), but the node serves chain {want}: \
+                         point --rpc-url at a chain-{recorded} node, or --lake at another lake"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     pub fn kind(&self) -> TableKind {

@@ -97,6 +97,8 @@ impl Recorded {
         let not_found = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "the method does not exist/is not available"}});
         let result = match method {
             "eth_blockNumber" => json!(format!("{:#x}", self.head)),
+            // Mainnet's: ethereum-etl's recordings of eth_chainId (0x1234) are its mocks'.
+            "eth_chainId" => json!("0x1"),
             "trace_block" if self.without_trace_block => return not_found,
             "trace_block" if self.without_create_code => {
                 let mut traces = self.result(method, params).cloned().unwrap_or(Value::Null);
