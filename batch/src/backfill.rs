@@ -96,6 +96,8 @@ pub struct BackfillConfig {
     pub metrics: Option<LakeMetrics>,
     /// The last block it may land: `to` is capped there.
     pub finality: Finality,
+    /// The chain the node must serve (`--chain`), checked against its `eth_chainId`.
+    pub chain_id: Option<u64>,
 }
 
 impl BackfillConfig {
@@ -197,6 +199,7 @@ impl BackfillConfig {
             parallel_batches: 16,
             metrics: None,
             finality: Finality::Finalized,
+            chain_id: None,
         }
     }
 }
@@ -241,6 +244,12 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     let stats = fetcher.client().stats().clone();
     let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
     let chain_id = fetcher.chain_id().await?;
+    if let Some(want) = cfg.chain_id.filter(|want| *want != chain_id) {
+        return Err(Error::Config(format!(
+            "{} serves chain {chain_id}, not chain {want} (--chain): point --rpc-url at a node of chain {want}",
+            fetcher.client().endpoint()
+        )));
+    }
     let lake = lake.with_chain_id(chain_id);
     let head = fetcher.head().await?;
     if cfg.to > head {

@@ -39,6 +39,8 @@ pub enum Command {
     /// Manage the Kafka topics
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// List the chains `--chain` names: chain id, topic prefix, block time, reorg depth
+    Chains,
 }
 
 #[derive(Debug, Args)]
@@ -76,7 +78,7 @@ pub struct SinkArgs {
     pub tables: Option<Vec<String>>,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers [default: 127.0.0.1:9092]
     #[arg(long, env = "CHAINX_BROKERS", help_heading = "Kafka")]
@@ -124,9 +126,10 @@ pub struct BlockClockArgs {
     /// Publish a block only once this many blocks are on top of it
     #[arg(long, env = "CHAINX_CONFIRMATIONS", default_value_t = 0, help_heading = "Clock")]
     pub confirmations: u64,
-    /// Deepest reorg handled; a deeper one stops the clock with an error
-    #[arg(long, env = "CHAINX_MAX_REORG_DEPTH", default_value_t = 64, help_heading = "Clock")]
-    pub max_reorg_depth: u64,
+    /// Deepest reorg handled; a deeper one stops the clock with an error [default: the --chain
+    /// preset's, else 64]
+    #[arg(long, env = "CHAINX_MAX_REORG_DEPTH", help_heading = "Clock")]
+    pub max_reorg_depth: Option<u64>,
     /// Blocks per Kafka transaction while catching up
     #[arg(
         long,
@@ -221,6 +224,11 @@ pub struct RpcArgs {
     /// JSON-RPC endpoint; may hold an API key, which is never printed [default: http://127.0.0.1:8545]
     #[arg(long, env = "CHAINX_RPC_URL", help_heading = "RPC", hide_env_values = true)]
     pub rpc_url: Option<String>,
+    /// The chain the node must serve, by name (`chainx chains`) or id: checked against its
+    /// eth_chainId at start; a preset also sets the topics' --network and the clock's
+    /// --max-reorg-depth [default: any chain]
+    #[arg(long, env = "CHAINX_CHAIN", help_heading = "RPC")]
+    pub chain: Option<String>,
     /// HTTP requests in flight at once [default: 16]
     #[arg(long, env = "CHAINX_MAX_CONCURRENT_REQUESTS", help_heading = "RPC")]
     pub max_concurrent_requests: Option<usize>,

@@ -326,6 +326,13 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
     if let Some(n) = args.batch_blocks.or(file.backfill.batch_blocks) {
         cfg.batch_blocks = n;
     }
+    cfg.chain_id = args
+        .rpc
+        .chain
+        .as_deref()
+        .map(crate::chains::find)
+        .transpose()?
+        .map(|p| p.id);
     cfg.finality = if args.to_head.or(file.backfill.to_head).unwrap_or(false) {
         Finality::Head
     } else if let Some(n) = args.confirmations.or(file.backfill.confirmations) {

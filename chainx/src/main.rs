@@ -1,6 +1,7 @@
 //! `chainx`: one binary, a subcommand per job. Each subcommand module only wires the library
 //! crates together; configuration resolves as flags > environment > TOML file > defaults.
 
+mod chains;
 mod cli;
 mod commands;
 mod config;

@@ -482,3 +482,70 @@ async fn backfill_serves_metrics_while_it_runs_and_a_taken_port_only_warns() {
     );
     assert!(first.wait().unwrap().success());
 }
+
+/// `--chain` names the chain a job must follow: `chainx chains` lists the presets, and a node
+/// of another chain stops the backfill and the clock at start, naming both ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_chain_than_chain_says_stops_the_job() {
+    let out = output(&["chains"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for preset in ["mainnet\t1\t", "base\t8453\t", "arbitrum\t42161\t", "polygon\t137\t"] {
+        assert!(table.contains(preset), "{preset} missing from:\n{table}");
+    }
+    let anvil = Anvil::fixture().await;
+    let anvil_chain = anvil.rpc("eth_chainId", serde_json::json!([])).await;
+    let anvil_chain = u64::from_str_radix(anvil_chain.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    let lake = lake.path().to_str().unwrap();
+    let backfill = |chain: &str| {
+        output(&[
+            "backfill",
+            "--chain",
+            chain,
+            "--rpc-url",
+            &anvil.url,
+            "--from",
+            "0",
+            "--to",
+            "3",
+            "--lake",
+            lake,
+        ])
+    };
+    let out = backfill("base");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("serves chain {anvil_chain}, not chain 8453 (--chain)")),
+        "{stderr}"
+    );
+    assert!(
+        !Path::new(lake).join("blocks").exists(),
+        "a table was made for the wrong chain"
+    );
+    let out = backfill("basee");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`chainx chains` lists them"));
+    // By id: the node's own chain lands.
+    let out = backfill(&anvil_chain.to_string());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 blocks"));
+
+    // The clock checks before it publishes anything (its topics do not even exist).
+    let kafka = chainx_testkit::kafka::Kafka::start().await;
+    let out = output(&[
+        "block-clock",
+        "--chain",
+        "optimism",
+        "--rpc-url",
+        &anvil.url,
+        "--brokers",
+        &kafka.brokers,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("serves chain {anvil_chain}, not chain 10 (--chain)")),
+        "{stderr}"
+    );
+}

@@ -65,6 +65,8 @@ pub struct ClockConfig {
     pub max_blocks_per_commit: usize,
     /// Kafka transactional id; one live clock per id.
     pub transactional_id: String,
+    /// The chain the node must serve (`--chain`), checked against its `eth_chainId` at start.
+    pub chain_id: Option<u64>,
 }
 
 impl ClockConfig {
@@ -80,6 +82,7 @@ impl ClockConfig {
             ws_url: None,
             max_blocks_per_commit: 100,
             transactional_id: format!("chainx-block-clock.{network}"),
+            chain_id: None,
         }
     }
 }
@@ -187,6 +190,15 @@ impl BlockClock {
     /// Runs until `until_block` is published, or forever. Transient failures (Kafka, the node)
     /// restart the session from the topic's tail, with backoff.
     pub async fn run(&self) -> Result<ClockSummary> {
+        if let Some(want) = self.cfg.chain_id {
+            let got = self.fetcher.chain_id().await?;
+            if got != want {
+                return Err(Error::Config(format!(
+                    "{} serves chain {got}, not chain {want} (--chain): point --rpc-url at a node of chain {want}",
+                    self.fetcher.client().endpoint()
+                )));
+            }
+        }
         self.kafka.require_topics(&[
             &self.cfg.topics.blocks,
             &self.cfg.topics.tx_hash_ids,

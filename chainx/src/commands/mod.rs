@@ -34,6 +34,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TxDecoder(args) => stream::tx_decoder(*args).await,
         Command::Topics(TopicsCommand::Create(args)) => stream::topics_create(args).await,
         Command::Sink(args) => sink::run(*args).await,
+        Command::Chains => {
+            print!("{}", crate::chains::table());
+            Ok(())
+        }
     }
 }
 

@@ -65,10 +65,19 @@ struct RpcJob {
     pool: Option<Arc<chainx_keys::KeyPool>>,
     log_task: tokio::task::JoinHandle<()>,
     _budgets: super::metrics::BudgetWatch,
+    /// The `--chain` preset, if one was named.
+    chain: Option<crate::chains::ChainPreset>,
 }
 
 impl RpcJob {
     async fn start(kafka: &KafkaArgs, rpc: &crate::cli::RpcArgs, file: &FileConfig) -> anyhow::Result<RpcJob> {
+        let chain = rpc.chain.as_deref().map(crate::chains::find).transpose()?;
+        // The topics' prefix: --network, else the config file's, else the preset's.
+        let mut kafka = kafka.clone();
+        if kafka.network.is_none() && file.kafka.network.is_none() {
+            kafka.network = chain.filter(|c| !c.network.is_empty()).map(|c| c.network.to_string());
+        }
+        let kafka = &kafka;
         let (kafka_cfg, network) = kafka_config(kafka, &file.kafka)?;
         let (metrics, provider) = metrics(kafka, file, true).await?;
         let replica = replica_id(rpc, &file.rpc);
@@ -84,6 +93,7 @@ impl RpcJob {
             pool,
             log_task,
             _budgets: budgets,
+            chain,
         })
     }
 
@@ -128,7 +138,12 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
     cfg.start_block = args.start_block;
     cfg.until_block = args.until_block;
     cfg.confirmations = args.confirmations;
-    cfg.max_reorg_depth = args.max_reorg_depth.max(1);
+    cfg.max_reorg_depth = args
+        .max_reorg_depth
+        .or(job.chain.map(|c| c.max_reorg_depth))
+        .unwrap_or(64)
+        .max(1);
+    cfg.chain_id = job.chain.map(|c| c.id);
     cfg.poll_interval = Duration::from_secs_f64(args.poll_interval);
     cfg.ws_url = args.ws_url.clone();
     cfg.max_blocks_per_commit = args.max_blocks_per_commit.max(1);
