@@ -114,11 +114,17 @@ pub struct CallError {
 impl CallError {
     fn is_rate_limit(&self) -> bool {
         let m = self.message.to_ascii_lowercase();
+        // Not any "exceeded": "response size exceeded" or "gas limit exceeded" are no rate
+        // limits, and retrying them only wastes the key's budget.
+        let exceeded_rate = m.contains("exceeded")
+            && ["rate", "capacity", "per second", "throughput"]
+                .iter()
+                .any(|w| m.contains(w));
         self.code == -32005
             || self.code == 429
             || m.contains("rate limit")
             || m.contains("too many requests")
-            || m.contains("exceeded")
+            || exceeded_rate
     }
 }
 
@@ -411,7 +417,7 @@ impl RpcClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .map(retry_after);
         let bytes = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
@@ -561,6 +567,14 @@ fn request_body(calls: &[Call]) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+/// The longest `Retry-After` honoured: a provider's (or a proxy's) hour-long or absurd value
+/// would otherwise park the job silently; past it, the retries run out and the run says why.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
+
+fn retry_after(seconds: u64) -> Duration {
+    Duration::from_secs(seconds).min(MAX_RETRY_AFTER)
+}
+
 fn snippet(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     let mut out: String = s.chars().take(200).collect();
@@ -609,6 +623,37 @@ mod tests {
             );
             assert!(client.backoff(30) <= Duration::from_millis(1000));
         }
+    }
+
+    #[test]
+    fn rate_limits_are_rate_limits_and_nothing_else() {
+        let e = |code, message: &str| CallError {
+            code,
+            message: message.to_string(),
+        };
+        for limited in [
+            e(-32005, "limit"),
+            e(429, "x"),
+            e(-32000, "project ID request rate exceeded"),
+            e(-32000, "Your app has exceeded its compute units per second capacity"),
+            e(-32000, "Too Many Requests"),
+        ] {
+            assert!(limited.is_rate_limit(), "{}", limited.message);
+        }
+        for other in [
+            e(-32000, "response size exceeded"),
+            e(-32000, "query returned more than 10000 results: limit exceeded"),
+            e(3, "execution reverted: gas limit exceeded"),
+        ] {
+            assert!(!other.is_rate_limit(), "{}", other.message);
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_a_cap() {
+        assert_eq!(retry_after(3), Duration::from_secs(3));
+        assert_eq!(retry_after(86_400), MAX_RETRY_AFTER);
+        assert_eq!(retry_after(u64::MAX), MAX_RETRY_AFTER);
     }
 
     #[test]
