@@ -70,6 +70,10 @@ pub struct SinkArgs {
     /// Exit once every table asked for covers blocks 0..=N [default: run forever]
     #[arg(long, env = "CHAINX_UNTIL_BLOCK", help_heading = "Lake")]
     pub until_block: Option<u64>,
+    /// The chain the topics carry, by name (`chainx chains`) or id: recorded in the tables the
+    /// sink creates and checked against those it opens [default: unchecked]
+    #[arg(long, env = "CHAINX_CHAIN", help_heading = "Lake")]
+    pub chain: Option<String>,
     /// Tables to land, comma-separated: blocks, transactions, decoded_calls, logs,
     /// token_transfers, decoded_events (logs and token_transfers need the clock's --receipts,
     /// decoded_events and decoded_calls the tx-decoder), traces, contracts (the clock's

@@ -157,8 +157,9 @@ pub fn rpc_config(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<RpcConfig
         cfg.max_concurrent_requests = n;
     }
     if let Some(rps) = args.rps.or(file.rps) {
-        if !(rps > 0.0 && rps.is_finite()) {
-            bail!("--rps must be a positive number of calls per second, got {rps}");
+        // Below one call in 11 days the pacing interval is no Duration (and no useful job).
+        if !(rps >= 1e-6 && rps.is_finite()) {
+            bail!("--rps must be a number of calls per second of at least 0.000001, got {rps}");
         }
         cfg.rps = Some(rps);
     }
@@ -341,6 +342,16 @@ pub fn backfill_config(args: &BackfillArgs, file: &FileConfig) -> anyhow::Result
         Finality::Finalized
     };
     Ok(cfg)
+}
+
+/// A flag's seconds as a `Duration`, or an error naming the flag for what no `Duration` holds
+/// (zero or negative, NaN, infinite, or beyond 10,000,000 s), where `Duration::from_secs_f64`
+/// would panic.
+pub fn seconds(flag: &str, secs: f64) -> anyhow::Result<std::time::Duration> {
+    if !(secs.is_finite() && secs > 0.0 && secs <= 1e7) {
+        bail!("{flag} {secs} is not a number of seconds above 0 and at most 10000000");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// The Etherscan API key, from `CHAINX_ETHERSCAN_KEY` only (never a flag: it would show in `ps`).

@@ -548,4 +548,58 @@ async fn a_node_of_another_chain_than_chain_says_stops_the_job() {
         stderr.contains(&format!("serves chain {anvil_chain}, not chain 10 (--chain)")),
         "{stderr}"
     );
+
+    // The sink knows the chain from --chain alone: the lake's tables say they hold another.
+    assert!(output(&["topics", "create", "--brokers", &kafka.brokers])
+        .status
+        .success());
+    let out = output(&[
+        "sink",
+        "--chain",
+        "base",
+        "--brokers",
+        &kafka.brokers,
+        "--lake",
+        lake,
+        "--tables",
+        "blocks,transactions",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "holds chain {anvil_chain} (table property chainx.chainId), not chain 8453"
+        )),
+        "{stderr}"
+    );
+}
+
+/// Numbers no `Duration` holds are named with their flag, never a panic (exit code 101).
+#[test]
+fn absurd_intervals_and_rates_are_named_not_panics() {
+    let lake = tempfile::tempdir().unwrap();
+    let lake = lake.path().to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &[
+                "backfill", "--from", "0", "--to", "1", "--rps", "1e-300", "--lake", lake,
+            ],
+            "--rps",
+        ),
+        (
+            &["sink", "--flush-interval", "1e300", "--lake", lake],
+            "--flush-interval",
+        ),
+        (&["sink", "--flush-interval=-1", "--lake", lake], "--flush-interval"),
+        (&["block-clock", "--poll-interval", "1e300"], "--poll-interval"),
+    ];
+    for (args, flag) in cases {
+        let out = output(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
 }

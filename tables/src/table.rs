@@ -205,8 +205,8 @@ impl LakeTable {
                 return Err(Error::Table {
                     table: self.kind.name().to_string(),
                     reason: format!(
-                        "holds chain {recorded} (table property {CHAIN_ID_KEY}), but the node serves chain {want}: \
-                         point --rpc-url at a chain-{recorded} node, or --lake at another lake"
+                        "holds chain {recorded} (table property {CHAIN_ID_KEY}), not chain {want}: \
+                         point --rpc-url (or --chain) at chain {recorded}, or --lake at another lake"
                     ),
                 });
             }

@@ -1,23 +1,24 @@
 //! `chainx sink`: the fast layer's topics into the lake.
 
-use std::time::Duration;
-
 use anyhow::Context;
 use chainx_fast::Topics;
 use chainx_sinks::{LakeSink, SinkConfig};
 use chainx_tables::TableKind;
 
 use crate::cli::SinkArgs;
-use crate::config::{kafka_config, lake, table_names, FileConfig};
+use crate::config::{kafka_config, lake, seconds, table_names, FileConfig};
 
 pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
-    let lake = lake(&args.lake, &file.lake)?;
+    let mut lake = lake(&args.lake, &file.lake)?;
+    if let Some(chain) = &args.chain {
+        lake = lake.with_chain_id(crate::chains::find(chain)?.id);
+    }
     let location = lake.to_string();
-    if !(args.flush_interval > 0.0 && args.flush_interval.is_finite()) || args.flush_rows == 0 || args.flush_bytes == 0
-    {
-        anyhow::bail!("--flush-rows, --flush-bytes and --flush-interval must be positive");
+    let flush_interval = seconds("--flush-interval", args.flush_interval)?;
+    if args.flush_rows == 0 || args.flush_bytes == 0 {
+        anyhow::bail!("--flush-rows and --flush-bytes must be positive");
     }
     if !(args.max_ahead_mb > 0.0 && args.max_ahead_mb.is_finite()) {
         anyhow::bail!("--max-ahead-mb must be positive, not {}", args.max_ahead_mb);
@@ -40,7 +41,7 @@ pub async fn run(args: SinkArgs) -> anyhow::Result<()> {
         lake,
         flush_rows: args.flush_rows,
         flush_bytes: args.flush_bytes,
-        flush_interval: Duration::from_secs_f64(args.flush_interval),
+        flush_interval,
         max_ahead_bytes: (args.max_ahead_mb * (1 << 20) as f64) as usize,
         until_block: args.until_block,
         metrics: Some(metrics),

@@ -15,7 +15,7 @@ use chainx_telemetry::ProviderMetrics;
 
 use super::rpc_client;
 use crate::cli::{BlockClockArgs, KafkaArgs, TopicsCreateArgs, TxCrawlerArgs, TxDecoderArgs};
-use crate::config::{http_for_ws, kafka_config, replica_id, FileConfig};
+use crate::config::{http_for_ws, kafka_config, replica_id, seconds, FileConfig};
 
 /// The fast layer's metrics (and, for jobs calling a node, the provider's), served when
 /// `--metrics-addr` is set.
@@ -126,9 +126,7 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
             );
         }
     }
-    if !(args.poll_interval > 0.0 && args.poll_interval.is_finite()) {
-        anyhow::bail!("--poll-interval must be a positive number of seconds");
-    }
+    let poll_interval = seconds("--poll-interval", args.poll_interval)?;
     let mut cfg = ClockConfig::new(&job.network);
     cfg.mode = if args.mode == "per-tx" {
         CrawlMode::PerTx
@@ -144,7 +142,7 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
         .unwrap_or(64)
         .max(1);
     cfg.chain_id = job.chain.map(|c| c.id);
-    cfg.poll_interval = Duration::from_secs_f64(args.poll_interval);
+    cfg.poll_interval = poll_interval;
     cfg.ws_url = args.ws_url.clone();
     cfg.max_blocks_per_commit = args.max_blocks_per_commit.max(1);
     let endpoint = job.client.endpoint().to_string();
