@@ -29,6 +29,11 @@ pub struct ContractRow {
 impl ContractRow {
     /// The contract a trace created, if it is a create that succeeded and returned code.
     pub fn from_trace(t: &TraceRow) -> Option<ContractRow> {
+        Self::with_code(t).map(|(row, _)| row)
+    }
+
+    /// The row, and the code decoded once for whoever reads it further.
+    fn with_code(t: &TraceRow) -> Option<(ContractRow, Vec<u8>)> {
         if t.trace_type != "create" || t.status != 1 {
             return None;
         }
@@ -36,7 +41,7 @@ impl ContractRow {
         let bytecode = t.output.clone().unwrap_or_else(|| "0x".to_string());
         let code = alloy_primitives::hex::decode(&bytecode).unwrap_or_default();
         let function_sighashes = function_sighashes(&code);
-        Some(ContractRow {
+        let row = ContractRow {
             address,
             is_erc20: is_erc20(&function_sighashes),
             is_erc721: is_erc721(&function_sighashes),
@@ -48,7 +53,8 @@ impl ContractRow {
             block_timestamp: t.block_timestamp,
             block_number: t.block_number,
             block_hash: t.block_hash.clone(),
-        })
+        };
+        Some((row, code))
     }
 }
 
@@ -61,10 +67,8 @@ pub fn contracts_of(traces: &[TraceRow]) -> Vec<ContractRow> {
     traces
         .iter()
         .filter_map(|t| {
-            let mut c = ContractRow::from_trace(t)?;
-            if c.proxy_implementation.is_none()
-                && reads_eip1967_slot(&alloy_primitives::hex::decode(&c.bytecode).unwrap_or_default())
-            {
+            let (mut c, code) = ContractRow::with_code(t)?;
+            if c.proxy_implementation.is_none() && reads_eip1967_slot(&code) {
                 c.proxy_implementation = constructor_delegatecall(traces, t, &c.address);
             }
             Some(c)
