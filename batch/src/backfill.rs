@@ -234,11 +234,6 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     if let Some(dir) = &cfg.abi_dir {
         abis = abis.with_folder(dir).map_err(|e| Error::Config(e.to_string()))?;
     }
-    if let Some(e) = &cfg.etherscan {
-        let source =
-            EtherscanAbis::new(&e.url, e.key.clone(), &e.cache_dir).map_err(|e| Error::Config(e.to_string()))?;
-        abis = abis.with_etherscan(source);
-    }
     let lake = Lake::parse(&cfg.lake)?.with_options(cfg.lake_options.clone());
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
@@ -251,6 +246,12 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         )));
     }
     let lake = lake.with_chain_id(chain_id);
+    if let Some(e) = &cfg.etherscan {
+        let source = EtherscanAbis::new(&e.url, e.key.clone(), &e.cache_dir)
+            .and_then(|s| s.for_chain(chain_id))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        abis = abis.with_etherscan(source);
+    }
     let head = fetcher.head().await?;
     if cfg.to > head {
         return Err(Error::Config(format!(
@@ -283,6 +284,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
         landed = landed.intersect(&table.covered()?);
     }
     let todo = want.subtract(&landed);
+    let kept_before = chainx_tables::out_of_range_values();
     let mut summary = Summary {
         from: cfg.from,
         to: cfg.to,
@@ -328,6 +330,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     summary.http_requests = stats.http_requests() - http0;
     summary.retries = stats.retries() - retries0;
     summary.elapsed = started.elapsed();
+    summary.kept_in_extra = chainx_tables::out_of_range_values() - kept_before;
     summary.peak_memory = chainx_telemetry::ProcessMetrics::peak_rss_bytes();
     Ok(summary)
 }

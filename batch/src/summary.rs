@@ -21,6 +21,9 @@ pub struct Summary {
     /// Logs of an event some ABI knows whose topics or data do not decode as it (left out).
     pub events_undecodable: u64,
     pub skipped_blocks: u64,
+    /// Values their column could not hold, kept exactly in the row's `extra` (counted for the
+    /// whole process, so runs side by side in one process count each other's).
+    pub kept_in_extra: u64,
     pub calls: u64,
     pub http_requests: u64,
     pub retries: u64,
@@ -75,6 +78,13 @@ impl fmt::Display for Summary {
             self.elapsed.as_secs_f64(),
             self.blocks_per_second()
         )?;
+        if self.kept_in_extra > 0 {
+            write!(
+                f,
+                ", {} values beyond their column's range kept in `extra`",
+                self.kept_in_extra
+            )?;
+        }
         if let Some(bytes) = self.peak_memory {
             write!(f, ", peak memory {} MiB", bytes >> 20)?;
         }

@@ -129,7 +129,8 @@ async fn malformed_fields_are_named_with_their_block() {
                     match mode.load(Ordering::SeqCst) {
                         0 => block["transactions"][1]["value"] = json!("0xnothex"),
                         _ => {
-                            block.as_object_mut().unwrap().remove("gasUsed");
+                            // One of the few fields every chain's header has (others may be absent).
+                            block.as_object_mut().unwrap().remove("timestamp");
                         }
                     }
                 }
@@ -145,7 +146,7 @@ async fn malformed_fields_are_named_with_their_block() {
     assert!(err.contains(&block) && err.contains("transactions[1].value"), "{err}");
     corrupt.store(1, Ordering::SeqCst);
     let err = run(rpc(&proxy.url), &cfg).await.unwrap_err().to_string();
-    assert!(err.contains(&block) && err.contains("gasUsed"), "{err}");
+    assert!(err.contains(&block) && err.contains("timestamp"), "{err}");
     // Nothing of the failed range is visible.
     assert!(delta_rows(lake.path(), TableKind::Blocks).await.is_empty());
     assert!(hive_rows(lake.path(), TableKind::Transactions).is_empty());
@@ -221,4 +222,34 @@ async fn concurrency_never_exceeds_the_limit() {
     let peak = peak.load(Ordering::SeqCst);
     assert!((1..=3).contains(&peak), "peak in-flight requests {peak} > 3");
     assert_exactly(lake.path(), 0, 299).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_past_the_size_limit_fails_its_request_naming_the_limit() {
+    let anvil = Anvil::fixture().await;
+    // A proxy that answers block requests with 3 MiB of padding in a valid JSON string.
+    let padding = "0".repeat(3 << 20);
+    let proxy = faulty_proxy(&anvil.url, move |_, req| {
+        let wants_blocks = req.to_string().contains("eth_getBlockByNumber");
+        wants_blocks.then(|| Reply::Json(json!({"jsonrpc": "2.0", "id": 0, "result": {"padding": padding}})))
+    })
+    .await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = common::to_head(0, 9, lake.path().to_str().unwrap());
+    cfg.tables = vec![TableKind::Blocks, TableKind::Transactions];
+    cfg.receipts = false;
+    let mut config = rpc(&proxy.url);
+    config.max_reply_bytes = 1 << 20;
+    let err = run(config.clone(), &cfg).await.unwrap_err().to_string();
+    assert!(err.contains("passed 1 MiB") && err.contains("--max-reply-mb"), "{err}");
+    assert!(!err.contains(&"0".repeat(100)), "the reply itself is not in the error");
+    // Not retried: the same request would only be as large again.
+    let client = chainx_evm::RpcClient::new(config).unwrap();
+    let e = client
+        .call("eth_getBlockByNumber", json!(["0x1", false]))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--max-reply-mb"), "{e}");
+    assert_eq!(client.stats().retries(), 0);
 }

@@ -6,25 +6,33 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chainx_batch::BackfillConfig;
+use chainx_evm::rpc::Call;
 use chainx_evm::RpcClient;
 use chainx_keys::{Key, KeyPool};
 use chainx_tables::TableKind;
 use chainx_testkit::anvil::Anvil;
-use chainx_testkit::gateway::{Gateway, Limits};
+use chainx_testkit::gateway::{Behaviour, Gateway, Limits};
 use common::{assert_exactly, coverage, delta_rows, rpc};
 use indicatif::ProgressBar;
+use serde_json::json;
 
 /// Keys as (secret, gateway limits, pool limits): the pool may believe other limits than the
 /// provider enforces, to provoke 429s.
 async fn setup(keys: &[(&str, Limits, Limits)]) -> (Anvil, Gateway, Arc<KeyPool>) {
+    setup_with(keys, Behaviour::default()).await
+}
+
+async fn setup_with(keys: &[(&str, Limits, Limits)], behaviour: Behaviour) -> (Anvil, Gateway, Arc<KeyPool>) {
     let anvil = Anvil::fixture().await;
-    let gateway = Gateway::start(
+    let gateway = Gateway::start_with(
         &anvil.url,
         keys.iter()
             .map(|(k, g, _)| (k.to_string(), *g))
             .collect::<HashMap<_, _>>(),
+        behaviour,
     )
     .await;
     let pool = keys
@@ -93,6 +101,79 @@ async fn a_spent_daily_budget_switches_keys_and_the_run_completes() {
         gateway.rejected("small-budget-key") + gateway.rejected("big-budget-key"),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_answering_402_is_retired_and_the_run_completes_on_the_others() {
+    // The pool believes the first key has plenty: only the provider's 402 says its credits
+    // are spent for the day.
+    let spent = Limits { rps: 50, daily: 30 };
+    let plenty = Limits { rps: 50, daily: PLENTY };
+    let behaviour = Behaviour {
+        daily_spent_is_402: true,
+        ..Behaviour::default()
+    };
+    let keys = [("spent-credits-key", spent, plenty), ("good-key", plenty, plenty)];
+    let (_anvil, gateway, pool) = setup_with(&keys, behaviour).await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut config = rpc(&gateway.server.url);
+    config.max_concurrent_requests = 4;
+    let client = Arc::new(RpcClient::with_keys(config, pool.clone()).unwrap());
+    let cfg = common::to_head(0, 99, lake.path().to_str().unwrap());
+    let s = chainx_batch::backfill(&cfg.block_fetcher(client), &cfg, &ProgressBar::hidden())
+        .await
+        .unwrap();
+    assert_exactly(lake.path(), 0, 99).await;
+    let refused = gateway.rejected("spent-credits-key");
+    // Each request in flight when the first 402 came may have met one; none after.
+    assert!((1..=4).contains(&refused), "{refused} requests met the spent key's 402");
+    assert!(gateway.served("spent-credits-key") <= 30);
+    assert_eq!(gateway.rejected("good-key"), 0);
+    // What the spent key could not serve was sent again, with the other key.
+    let served = gateway.served("spent-credits-key") + gateway.served("good-key");
+    assert!(s.calls as usize >= served, "{s}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_replies_never_bunch_a_keys_calls_into_one_second() {
+    // An unevenly slow provider (3 s, then 1.9 s, in turn): replies that end together would
+    // release together every request queued behind them.
+    let limits = Limits { rps: 10, daily: PLENTY };
+    let behaviour = Behaviour {
+        latencies: vec![Duration::from_millis(3_000), Duration::from_millis(1_900)],
+        ..Behaviour::default()
+    };
+    let (_anvil, gateway, pool) = setup_with(&[("slow-key", limits, limits)], behaviour).await;
+    let mut config = rpc(&gateway.server.url);
+    config.max_concurrent_requests = 2;
+    let client = Arc::new(RpcClient::with_keys(config, pool).unwrap());
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let calls: Vec<Call> = (0..10u64)
+                    .map(|j| {
+                        Call::new(
+                            "eth_getBlockByNumber",
+                            json!([format!("{:#x}", (i * 10 + j) % 50), false]),
+                        )
+                    })
+                    .collect();
+                client.batch(&calls).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let results = t.await.unwrap().unwrap();
+        assert_eq!(results.len(), 10);
+    }
+    assert_eq!(gateway.served("slow-key"), 80);
+    assert_eq!(
+        gateway.rejected("slow-key"),
+        0,
+        "the provider saw more than 10 calls in a second"
+    );
+    assert!(gateway.max_calls_per_second("slow-key") <= 10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,10 @@ pub struct TxDecoderArgs {
     /// Where fetched ABIs are cached [default: ~/.cache/chainx/abi]
     #[arg(long, env = "CHAINX_ABI_CACHE", help_heading = "ABIs")]
     pub abi_cache: Option<PathBuf>,
+    /// The chain decoded (a name from `chainx chains`, or an id): Etherscan is asked for its
+    /// contracts (`chainid=`), the ABI cache is kept per chain, and its topic prefix is the default
+    #[arg(long, env = "CHAINX_CHAIN", help_heading = "ABIs")]
+    pub chain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +252,9 @@ pub struct RpcArgs {
     /// Timeout of one HTTP request in seconds [default: 30]
     #[arg(long, env = "CHAINX_REQUEST_TIMEOUT_SECS", help_heading = "RPC")]
     pub request_timeout_secs: Option<u64>,
+    /// The largest reply read, in MiB; a larger one fails its request [default: 256]
+    #[arg(long, env = "CHAINX_MAX_REPLY_MB", help_heading = "RPC")]
+    pub max_reply_mb: Option<u64>,
     /// Node-as-a-service URL template with a {key} placeholder, e.g. https://mainnet.infura.io/v3/{key}
     #[arg(long, env = "CHAINX_PROVIDER_URL", help_heading = "API keys")]
     pub provider_url: Option<String>,

@@ -79,6 +79,7 @@ pub struct RpcSection {
     pub max_retries: Option<u32>,
     pub retry_initial_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
+    pub max_reply_mb: Option<u64>,
     pub provider_url: Option<String>,
     pub keys: Option<Vec<String>>,
     pub key_rps: Option<u32>,
@@ -171,6 +172,12 @@ pub fn rpc_config(args: &RpcArgs, file: &RpcSection) -> anyhow::Result<RpcConfig
     }
     if let Some(s) = args.request_timeout_secs.or(file.request_timeout_secs) {
         cfg.request_timeout = Duration::from_secs(s.max(1));
+    }
+    if let Some(mb) = args.max_reply_mb.or(file.max_reply_mb) {
+        if mb == 0 || mb > 1 << 20 {
+            bail!("--max-reply-mb must be between 1 and 1048576 MiB, got {mb}");
+        }
+        cfg.max_reply_bytes = mb << 20;
     }
     Ok(cfg)
 }

@@ -531,28 +531,33 @@ async fn a_node_of_another_chain_than_chain_says_stops_the_job() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 blocks"));
 
-    // The clock checks before it publishes anything (its topics do not even exist).
+    // The clock checks before it publishes anything (its topics do not even exist), the
+    // crawler before it consumes a hash id.
     let kafka = chainx_testkit::kafka::Kafka::start().await;
-    let out = output(&[
-        "block-clock",
-        "--chain",
-        "optimism",
-        "--rpc-url",
-        &anvil.url,
-        "--brokers",
-        &kafka.brokers,
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains(&format!("serves chain {anvil_chain}, not chain 10 (--chain)")),
-        "{stderr}"
-    );
+    let refused = |job: &str, chain: &str, id: u64| {
+        let out = output(&[
+            job,
+            "--chain",
+            chain,
+            "--rpc-url",
+            &anvil.url,
+            "--brokers",
+            &kafka.brokers,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{job}");
+        assert!(
+            stderr.contains(&format!("serves chain {anvil_chain}, not chain {id} (--chain)")),
+            "{job}: {stderr}"
+        );
+    };
+    refused("block-clock", "optimism", 10);
 
     // The sink knows the chain from --chain alone: the lake's tables say they hold another.
     assert!(output(&["topics", "create", "--brokers", &kafka.brokers])
         .status
         .success());
+    refused("tx-crawler", "base", 8453);
     let out = output(&[
         "sink",
         "--chain",
@@ -579,7 +584,7 @@ async fn a_node_of_another_chain_than_chain_says_stops_the_job() {
 fn absurd_intervals_and_rates_are_named_not_panics() {
     let lake = tempfile::tempdir().unwrap();
     let lake = lake.path().to_str().unwrap();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &[
                 "backfill", "--from", "0", "--to", "1", "--rps", "1e-300", "--lake", lake,
@@ -592,6 +597,20 @@ fn absurd_intervals_and_rates_are_named_not_panics() {
         ),
         (&["sink", "--flush-interval=-1", "--lake", lake], "--flush-interval"),
         (&["block-clock", "--poll-interval", "1e300"], "--poll-interval"),
+        (
+            &[
+                "backfill",
+                "--from",
+                "0",
+                "--to",
+                "1",
+                "--max-reply-mb",
+                "0",
+                "--lake",
+                lake,
+            ],
+            "--max-reply-mb",
+        ),
     ];
     for (args, flag) in cases {
         let out = output(args);

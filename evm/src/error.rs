@@ -37,6 +37,16 @@ pub enum Error {
         message: String,
     },
 
+    #[error(
+        "{endpoint}: {what}: the reply passed {limit_mib} MiB (--max-reply-mb); raise it, or ask for \
+         fewer blocks per request (the backfill's --batch-blocks)"
+    )]
+    ReplyTooLarge {
+        endpoint: String,
+        what: String,
+        limit_mib: u64,
+    },
+
     #[error("{endpoint}: {what}: malformed reply: {reason}")]
     MalformedReply {
         endpoint: String,

@@ -35,7 +35,12 @@ impl FetchedBlock {
 
     /// About how many bytes the block takes in memory, parsed: what sizes a backfill's slices.
     pub fn approx_bytes(&self) -> u64 {
-        let txs: usize = self.block.transactions.iter().map(|t| 400 + t.input.len()).sum();
+        let txs: usize = self
+            .block
+            .transactions
+            .iter()
+            .map(|t| 400 + t.input.len() + t.extra.as_ref().map_or(0, String::len))
+            .sum();
         let receipts: usize = self
             .receipts
             .iter()

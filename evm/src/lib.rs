@@ -16,6 +16,7 @@
 
 pub mod abi;
 pub mod contracts;
+mod decimal_text;
 mod error;
 pub mod fetch;
 mod fetched;
@@ -35,6 +36,7 @@ pub use contracts::ContractRow;
 pub use error::{Error, Result};
 pub use fetch::{BlockFetcher, FetchedBlock};
 pub use log_rows::{decode_events, BlockLog, DecodedEventRow, LogRow, TokenStandard, TokenTransferRow};
+pub use raw::object::merge_extra;
 pub use redact::redact_url;
 pub use request_log::RequestLog;
 pub use rows::{BlockRow, DecodedCallRow, TransactionRow, TxKind, Withdrawal};

@@ -7,13 +7,16 @@
 use alloy_primitives::{Address, Bytes, B256, U256};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use crate::decimal_text::{decimal, decimal_opt};
 use crate::error::{Error, Result};
 use crate::raw::{RpcBlock, RpcReceipt, RpcTransaction};
 
-/// The original design's three transaction classes (its topics `mined.tx.{1,2,3}.*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The original design's three transaction classes (its topics `mined.tx.{1,2,3}.*`). The
+/// `Default` is only for rows built field by field in tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TxKind {
+    #[default]
     NativeTokenTransfer,
     ContractDeployment,
     ContractInteraction,
@@ -57,20 +60,20 @@ pub struct BlockRow {
     pub hash: String,
     pub parent_hash: String,
     pub nonce: Option<String>,
-    pub sha3_uncles: String,
-    pub logs_bloom: String,
-    pub transactions_root: String,
-    pub state_root: String,
-    pub receipts_root: String,
-    pub miner: String,
-    #[serde(with = "decimal")]
-    pub difficulty: U256,
+    pub sha3_uncles: Option<String>,
+    pub logs_bloom: Option<String>,
+    pub transactions_root: Option<String>,
+    pub state_root: Option<String>,
+    pub receipts_root: Option<String>,
+    pub miner: Option<String>,
+    #[serde(default, with = "decimal_opt")]
+    pub difficulty: Option<U256>,
     #[serde(default, with = "decimal_opt")]
     pub total_difficulty: Option<U256>,
     pub size: Option<u64>,
-    pub extra_data: String,
-    pub gas_limit: u64,
-    pub gas_used: u64,
+    pub extra_data: Option<String>,
+    pub gas_limit: Option<u64>,
+    pub gas_used: Option<u64>,
     /// Seconds since the Unix epoch, UTC.
     pub timestamp: u64,
     pub transaction_count: u64,
@@ -81,12 +84,16 @@ pub struct BlockRow {
     pub blob_gas_used: Option<u64>,
     pub excess_blob_gas: Option<u64>,
     pub parent_beacon_block_root: Option<String>,
+    /// What the node sent that no column holds (a JSON object's text), `None` when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
 }
 
 /// A `transactions` row. Generic over its text type so that a message can be read without
 /// copying its strings (`TransactionRow<&str>` borrows them from the message; the sink reads
-/// millions a minute); everywhere else it is `TransactionRow` with owned `String`s.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// millions a minute); everywhere else it is `TransactionRow` with owned `String`s. `Default`
+/// (empty strings and zeros) is for tests that build a row field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TransactionRow<S = String> {
     pub hash: S,
     pub nonce: u64,
@@ -114,6 +121,50 @@ pub struct TransactionRow<S = String> {
     #[serde(default, with = "decimal_opt")]
     pub receipt_effective_gas_price: Option<U256>,
     pub tx_kind: TxKind,
+    /// The columns below are null on most chains and most transactions, and are left out of a
+    /// message when null: blobs (EIP-4844), authorizations (EIP-7702, the node's JSON),
+    /// OP-stack deposits and L1 fees, Arbitrum's L1 gas, pre-Byzantium state roots.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub max_fee_per_blob_gas: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob_versioned_hashes: Option<Vec<S>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_hash: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub mint: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_system_tx: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_root: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_blob_gas_used: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub receipt_blob_gas_price: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub receipt_l1_fee: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_l1_gas_used: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub receipt_l1_gas_price: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_l1_fee_scalar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_l1_base_fee_scalar: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "decimal_opt")]
+    pub receipt_l1_blob_base_fee: Option<U256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_l1_blob_base_fee_scalar: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_gas_used_for_l1: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_l1_block_number: Option<u64>,
+    /// What the node sent for the transaction and its receipt that no column holds (a JSON
+    /// object's text; receipt fields prefixed `receipt_`), `None` when nothing. Owned even in
+    /// a borrowed row: in a message it is an escaped string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
 }
 
 pub(crate) fn hex_b256(v: &B256) -> String {
@@ -136,18 +187,18 @@ impl BlockRow {
             hash: hex_b256(&b.hash),
             parent_hash: hex_b256(&b.parent_hash),
             nonce: b.nonce.as_ref().map(hex_bytes),
-            sha3_uncles: hex_b256(&b.sha3_uncles),
-            logs_bloom: hex_bytes(&b.logs_bloom),
-            transactions_root: hex_b256(&b.transactions_root),
-            state_root: hex_b256(&b.state_root),
-            receipts_root: hex_b256(&b.receipts_root),
-            miner: hex_address(&b.miner),
+            sha3_uncles: b.sha3_uncles.as_ref().map(hex_b256),
+            logs_bloom: b.logs_bloom.as_ref().map(hex_bytes),
+            transactions_root: b.transactions_root.as_ref().map(hex_b256),
+            state_root: b.state_root.as_ref().map(hex_b256),
+            receipts_root: b.receipts_root.as_ref().map(hex_b256),
+            miner: b.miner.as_ref().map(hex_address),
             difficulty: b.difficulty,
             total_difficulty: b.total_difficulty,
             size: b.size.map(|v| v.to()),
-            extra_data: hex_bytes(&b.extra_data),
-            gas_limit: b.gas_limit.to(),
-            gas_used: b.gas_used.to(),
+            extra_data: b.extra_data.as_ref().map(hex_bytes),
+            gas_limit: b.gas_limit.map(|v| v.to()),
+            gas_used: b.gas_used.map(|v| v.to()),
             timestamp: b.timestamp.to(),
             transaction_count: b.transactions.len() as u64,
             base_fee_per_gas: b.base_fee_per_gas,
@@ -165,6 +216,7 @@ impl BlockRow {
             blob_gas_used: b.blob_gas_used.map(|v| v.to()),
             excess_blob_gas: b.excess_blob_gas.map(|v| v.to()),
             parent_beacon_block_root: b.parent_beacon_block_root.as_ref().map(hex_b256),
+            extra: b.extra.clone(),
         }
     }
 }
@@ -232,77 +284,29 @@ impl TransactionRow {
             receipt_status: receipt.and_then(|r| r.status.map(|s| s.to())),
             receipt_effective_gas_price: receipt.and_then(|r| r.effective_gas_price),
             tx_kind: TxKind::classify(tx.to.as_ref(), &tx.input),
+            max_fee_per_blob_gas: tx.max_fee_per_blob_gas,
+            blob_versioned_hashes: tx
+                .blob_versioned_hashes
+                .as_ref()
+                .map(|hs| hs.iter().map(hex_b256).collect()),
+            authorization_list: tx.authorization_list.as_ref().map(|a| a.get().to_string()),
+            source_hash: tx.source_hash.as_ref().map(hex_b256),
+            mint: tx.mint,
+            is_system_tx: tx.is_system_tx,
+            receipt_root: receipt.and_then(|r| r.root.as_ref().map(hex_b256)),
+            receipt_blob_gas_used: receipt.and_then(|r| r.blob_gas_used.map(|v| v.to())),
+            receipt_blob_gas_price: receipt.and_then(|r| r.blob_gas_price),
+            receipt_l1_fee: receipt.and_then(|r| r.l1_fee),
+            receipt_l1_gas_used: receipt.and_then(|r| r.l1_gas_used.map(|v| v.to())),
+            receipt_l1_gas_price: receipt.and_then(|r| r.l1_gas_price),
+            receipt_l1_fee_scalar: receipt.and_then(|r| r.l1_fee_scalar.clone()),
+            receipt_l1_base_fee_scalar: receipt.and_then(|r| r.l1_base_fee_scalar.map(|v| v.to())),
+            receipt_l1_blob_base_fee: receipt.and_then(|r| r.l1_blob_base_fee),
+            receipt_l1_blob_base_fee_scalar: receipt.and_then(|r| r.l1_blob_base_fee_scalar.map(|v| v.to())),
+            receipt_gas_used_for_l1: receipt.and_then(|r| r.gas_used_for_l1.map(|v| v.to())),
+            receipt_l1_block_number: receipt.and_then(|r| r.l1_block_number.map(|v| v.to())),
+            extra: crate::raw::object::merge_extra(tx.extra.as_deref(), receipt.and_then(|r| r.extra.as_deref())),
         }
-    }
-}
-
-/// `U256` as a decimal string; reads a decimal string or a JSON number.
-pub(crate) mod decimal {
-    use alloy_primitives::U256;
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &U256, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
-
-    /// A decimal string or a whole JSON number; floats are refused (wei is exact). Parsed from
-    /// the borrowed text: the sink parses millions of these.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
-        d.deserialize_any(Wei)
-    }
-
-    struct Wei;
-
-    impl<'de> Visitor<'de> for Wei {
-        type Value = U256;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a decimal wei amount (a string of digits or a whole number)")
-        }
-
-        fn visit_str<E: de::Error>(self, t: &str) -> Result<U256, E> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(E::custom(format!("{t:?} is not a decimal wei amount")));
-            }
-            // Nearly every amount fits in 128 bits, which parse without U256's general path.
-            if let Ok(small) = t.parse::<u128>() {
-                return Ok(U256::from(small));
-            }
-            U256::from_str_radix(t, 10).map_err(|e| E::custom(format!("{t:?} is not a decimal wei amount: {e}")))
-        }
-
-        fn visit_u64<E: de::Error>(self, n: u64) -> Result<U256, E> {
-            Ok(U256::from(n))
-        }
-
-        fn visit_i64<E: de::Error>(self, n: i64) -> Result<U256, E> {
-            u64::try_from(n)
-                .map(U256::from)
-                .map_err(|_| E::custom(format!("{n} is not a wei amount (negative)")))
-        }
-
-        fn visit_f64<E: de::Error>(self, n: f64) -> Result<U256, E> {
-            Err(E::custom(format!("{n} is not a whole wei amount")))
-        }
-    }
-}
-
-pub(crate) mod decimal_opt {
-    use alloy_primitives::U256;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<U256>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => s.collect_str(v),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<U256>, D::Error> {
-        #[derive(Deserialize)]
-        struct Wrap(#[serde(with = "super::decimal")] U256);
-        Ok(Option::<Wrap>::deserialize(d)?.map(|w| w.0))
     }
 }
 
@@ -344,6 +348,7 @@ mod tests {
             receipt_status: None,
             receipt_effective_gas_price: None,
             tx_kind: TxKind::ContractDeployment,
+            ..Default::default()
         };
         let v = serde_json::to_value(&row).unwrap();
         assert_eq!(v["value"], serde_json::json!("1000000000000000000000000000001"));

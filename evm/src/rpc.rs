@@ -45,6 +45,9 @@ pub struct RpcConfig {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     pub request_timeout: Duration,
+    /// The largest reply body read; a larger one (a broken proxy, a node answering without
+    /// end) fails the request instead of the process's memory.
+    pub max_reply_bytes: u64,
 }
 
 impl RpcConfig {
@@ -57,6 +60,8 @@ impl RpcConfig {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(15),
             request_timeout: Duration::from_secs(30),
+            // A batch of a mainnet chunk's receipts is tens of MiB.
+            max_reply_bytes: 256 << 20,
         }
     }
 }
@@ -112,6 +117,11 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// A provider's "daily (or monthly) quota spent" error: no retry helps before its reset.
+    fn is_quota_spent(&self) -> bool {
+        quota_spent_text(&self.message)
+    }
+
     fn is_rate_limit(&self) -> bool {
         let m = self.message.to_ascii_lowercase();
         // Not any "exceeded": "response size exceeded" or "gas limit exceeded" are no rate
@@ -126,6 +136,29 @@ impl CallError {
             || m.contains("too many requests")
             || exceeded_rate
     }
+}
+
+/// The body, or `None` once it passes `limit` bytes (read no further).
+async fn read_limited(mut resp: reqwest::Response, limit: u64) -> reqwest::Result<Option<Vec<u8>>> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// Whether a provider's message says a daily or monthly quota is spent ("daily request count
+/// exceeded", Alchemy's "Monthly capacity limit exceeded", credits "daily credit limit
+/// exceeded"), rather than a per-second rate.
+fn quota_spent_text(text: &str) -> bool {
+    let m = text.to_ascii_lowercase();
+    (m.contains("daily") || m.contains("monthly")) && (m.contains("exceeded") || m.contains("spent"))
 }
 
 /// A call's outcome: its `result` (`None` for JSON `null`) or the node's error object.
@@ -350,7 +383,14 @@ impl RpcClient {
         if let Some(p) = &self.pacing {
             p.acquire(calls.len()).await;
         }
-        // Waiting for a key happens before taking an in-flight slot, so it holds none.
+        // The in-flight slot first, then the key's call slot: a call is counted in a key's
+        // window only when it can leave at once. Taken the other way round, calls that waited
+        // for slow replies would leave together, several windows' worth in one.
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| Attempt::Fatal(self.malformed(what, "client shut down".to_string())))?;
         let route = match &self.keys {
             Some(pool) => Some(
                 pool.acquire(u32::try_from(calls.len()).unwrap_or(u32::MAX))
@@ -360,11 +400,6 @@ impl RpcClient {
             None => None,
         };
         let url = route.as_ref().map_or(self.url.as_str(), |r| r.url());
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| Attempt::Fatal(self.malformed(what, "client shut down".to_string())))?;
         self.stats.http_requests.fetch_add(1, Ordering::Relaxed);
         self.stats.calls.fetch_add(calls.len() as u64, Ordering::Relaxed);
         let sent_at = Instant::now();
@@ -418,8 +453,16 @@ impl RpcClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(retry_after);
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
+        let bytes = match read_limited(resp, self.config.max_reply_bytes).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                log(status.as_u16(), Some("reply too large"));
+                return Err(Attempt::Fatal(Error::ReplyTooLarge {
+                    endpoint: self.endpoint.clone(),
+                    what: what.to_string(),
+                    limit_mib: self.config.max_reply_bytes >> 20,
+                }));
+            }
             Err(e) => {
                 let reason = e.without_url().to_string();
                 log(status.as_u16(), Some(&reason));
@@ -431,7 +474,11 @@ impl RpcClient {
             rate_limited();
         }
         if let (Some(pool), Some(route)) = (&self.keys, &route) {
+            // 402: credit-metered plans' "spent for today"; some providers say it with a 429.
+            let spent = status.as_u16() == 402
+                || (status.as_u16() == 429 && quota_spent_text(&String::from_utf8_lossy(&bytes)));
             let outcome = match status.as_u16() {
+                _ if spent => Some(Outcome::QuotaSpent),
                 429 => Some(Outcome::RateLimited { retry_after }),
                 401 | 403 => Some(Outcome::Refused),
                 _ => None,
@@ -460,6 +507,14 @@ impl RpcClient {
         let results = self
             .decode(calls, &bytes, what)
             .map_err(|reason| Attempt::Retry { reason, after: None })?;
+        if let (Some(pool), Some(route)) = (&self.keys, &route) {
+            if results.iter().any(|r| matches!(r, Err(e) if e.is_quota_spent())) {
+                pool.report(route, Outcome::QuotaSpent).await;
+                return Err(Attempt::SwitchKey {
+                    reason: format!("quota spent for {}", route.label()),
+                });
+            }
+        }
         if results.iter().any(|r| matches!(r, Err(e) if e.is_rate_limit())) {
             rate_limited();
             if let (Some(pool), Some(route)) = (&self.keys, &route) {

@@ -81,3 +81,49 @@ async fn abis_are_fetched_once_per_address_and_cached_on_disk() {
         assert!(!text.contains("SECRETKEY"));
     }
 }
+
+#[tokio::test]
+async fn each_chain_asks_and_caches_its_own_contracts() {
+    // The same address on two chains: two contracts, two requests, two cache entries.
+    let asked: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = asked.clone();
+    let server = RpcServer::start(path_handler(move |path, _| {
+        seen.lock().unwrap().push(path.clone());
+        async move {
+            let name = if path.contains("chainid=8453") {
+                "onBase"
+            } else {
+                "onMainnet"
+            };
+            let abi = json!([{"type": "function", "name": name, "stateMutability": "nonpayable",
+                "inputs": [{"name": "to", "type": "address"}, {"name": "amount", "type": "uint256"}],
+                "outputs": []}]);
+            Reply::Json(json!({"status": "1", "message": "OK", "result": abi.to_string()}))
+        }
+    }))
+    .await;
+    let cache = tempfile::tempdir().unwrap();
+    let on = |chain: u64| {
+        EtherscanAbis::new(&server.url, None, cache.path())
+            .unwrap()
+            .for_chain(chain)
+            .unwrap()
+    };
+    let (mainnet, base) = (on(1), on(8453));
+    let address = VERIFIED.parse().unwrap();
+    let names =
+        |abi: Option<alloy_json_abi::JsonAbi>| abi.unwrap().functions().map(|f| f.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(mainnet.abi(address).await), ["onMainnet"]);
+    assert_eq!(names(base.abi(address).await), ["onBase"]);
+    // Cached per chain: asked again, neither goes out, and neither reads the other's.
+    assert_eq!(names(on(8453).abi(address).await), ["onBase"]);
+    assert_eq!(names(on(1).abi(address).await), ["onMainnet"]);
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked[0].contains("chainid=1&") && asked[1].contains("chainid=8453&"),
+        "{asked:?}"
+    );
+    assert!(cache.path().join("1").join(format!("{VERIFIED}.json")).is_file());
+    assert!(cache.path().join("8453").join(format!("{VERIFIED}.json")).is_file());
+}

@@ -9,7 +9,8 @@
 //! - **choice**: among keys with room, the one used least over 24 h, so keys wear evenly and
 //!   the pool rotates by itself.
 //! - **faults**: a rate-limited key cools down, a refused (401/403) key is dropped and reported
-//!   once; when no key can serve soon, [`Error::Exhausted`] says when the next budget frees.
+//!   once, a key whose quota is spent (402) is retired until the daily reset; when no key can
+//!   serve soon, [`Error::Exhausted`] says when the next budget frees.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -111,6 +112,17 @@ pub enum Outcome {
     RateLimited { retry_after: Option<Duration> },
     /// HTTP 401/403: the key is refused; stop using it.
     Refused,
+    /// HTTP 402 or a provider's daily/monthly quota error: the key's credits are spent. It is
+    /// retired until the next 00:00 UTC, when Infura and most providers reset daily quotas.
+    QuotaSpent,
+}
+
+/// How long until the next 00:00 UTC.
+fn until_daily_reset() -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(DAY.as_secs() - now.as_secs() % DAY.as_secs())
 }
 
 #[derive(Debug, Default)]
@@ -627,6 +639,7 @@ impl KeyPool {
                     m.cooled_down(&route.provider, &route.name, retry_after.unwrap_or(DEFAULT_COOL_DOWN))
                 }
                 Outcome::Refused => m.refused(&route.provider, &route.name),
+                Outcome::QuotaSpent => m.cooled_down(&route.provider, &route.name, until_daily_reset()),
             }
         }
         let state = match &self.backend {
@@ -642,6 +655,11 @@ impl KeyPool {
                     Outcome::Refused => {
                         tracing::error!(key = %route.label(), "refused by the provider (401/403); no longer used");
                         redis.refuse(&route.name).await
+                    }
+                    Outcome::QuotaSpent => {
+                        let wait = until_daily_reset();
+                        tracing::warn!(key = %route.label(), ?wait, "the provider says the key's quota is spent; retired until 00:00 UTC");
+                        redis.cool_down(&route.name, wait).await
                     }
                 };
                 if let Err(e) = done {
@@ -662,6 +680,14 @@ impl KeyPool {
                 if !s.refused {
                     s.refused = true;
                     tracing::error!(key = %route.label(), "refused by the provider (401/403); no longer used");
+                }
+            }
+            Outcome::QuotaSpent => {
+                let wait = until_daily_reset();
+                let until = Instant::now() + wait;
+                if s.cool_until.is_none_or(|t| t < until) {
+                    s.cool_until = Some(until);
+                    tracing::warn!(key = %route.label(), ?wait, "the provider says the key's quota is spent; retired until 00:00 UTC");
                 }
             }
         }

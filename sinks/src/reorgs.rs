@@ -41,7 +41,7 @@ fn block(hash: &str, removed: bool) -> String {
         number: HEIGHT,
         hash: hash.to_string(),
         parent_hash: "0x06".into(),
-        gas_used: 21_000,
+        gas_used: Some(21_000),
         timestamp: 1_709_251_200,
         transaction_count: 1,
         ..BlockRow::default()

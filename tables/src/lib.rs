@@ -27,8 +27,8 @@ mod verify;
 pub use append::{Appender, FileLayout, Landed};
 pub use compact::CompactSummary;
 pub use datasets::{
-    blocks_batch, contracts_batch, decoded_calls_batch, decoded_events_batch, logs_batch, token_transfers_batch,
-    tokens_batch, traces_batch, transactions_batch, Dataset, Fetch, TableKind,
+    blocks_batch, contracts_batch, decoded_calls_batch, decoded_events_batch, logs_batch, out_of_range_values,
+    token_transfers_batch, tokens_batch, traces_batch, transactions_batch, Dataset, Fetch, TableKind,
 };
 pub use error::{Error, Result};
 pub use ranges::BlockRanges;

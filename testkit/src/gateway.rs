@@ -31,14 +31,32 @@ pub struct Gateway {
     log: Arc<Mutex<HashMap<String, KeyLog>>>,
 }
 
+/// How a gateway differs from the default (an Infura-like 429 for every spent budget, no added
+/// latency).
+#[derive(Debug, Clone, Default)]
+pub struct Behaviour {
+    /// Added before each reply, taken in turn (a slow provider, unevenly slow); none if empty.
+    pub latencies: Vec<Duration>,
+    /// Answer a key whose daily budget is spent with HTTP 402, as credit-metered plans do
+    /// (Infura's credits, Alchemy's compute units), instead of 429.
+    pub daily_spent_is_402: bool,
+}
+
 impl Gateway {
     /// `keys`: secret value -> limits.
     pub async fn start(upstream: &str, keys: HashMap<String, Limits>) -> Gateway {
+        Gateway::start_with(upstream, keys, Behaviour::default()).await
+    }
+
+    pub async fn start_with(upstream: &str, keys: HashMap<String, Limits>, behaviour: Behaviour) -> Gateway {
         let log: Arc<Mutex<HashMap<String, KeyLog>>> = Arc::new(Mutex::new(HashMap::new()));
         let (upstream, keys, shared) = (upstream.to_string(), Arc::new(keys), log.clone());
         let client = reqwest::Client::new();
+        let behaviour = Arc::new(behaviour);
+        let replies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let server = RpcServer::start(path_handler(move |path: String, req: Value| {
             let (upstream, keys, log, client) = (upstream.clone(), keys.clone(), shared.clone(), client.clone());
+            let (behaviour, replies) = (behaviour.clone(), replies.clone());
             async move {
                 if path == "/stats" {
                     return Reply::Json(stats(&log.lock().unwrap(), &keys));
@@ -60,18 +78,27 @@ impl Gateway {
                         .count();
                     if in_window + calls > limits.rps {
                         entry.rejected += 1;
-                        Some("project ID request rate exceeded")
+                        Some((429, "project ID request rate exceeded"))
                     } else if entry.served.len() + calls > limits.daily {
                         entry.rejected += 1;
-                        Some("daily request count exceeded, request rate limited")
+                        Some(if behaviour.daily_spent_is_402 {
+                            (402, "daily credit limit exceeded")
+                        } else {
+                            (429, "daily request count exceeded, request rate limited")
+                        })
                     } else {
                         entry.served.extend(std::iter::repeat_n(now, calls));
                         None
                     }
                 };
+                // The latency is the reply's: a request counts in the key's window on arrival.
+                if !behaviour.latencies.is_empty() {
+                    let turn = replies.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tokio::time::sleep(behaviour.latencies[turn % behaviour.latencies.len()]).await;
+                }
                 match verdict {
-                    Some(message) => Reply::Status(
-                        429,
+                    Some((status, message)) => Reply::Status(
+                        status,
                         json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32005, "message": message}})
                             .to_string(),
                     ),

