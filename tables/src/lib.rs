@@ -14,6 +14,7 @@ mod error;
 mod hdfs_store;
 pub mod hive;
 mod merge;
+mod migrate;
 #[cfg(test)]
 mod races;
 mod ranges;

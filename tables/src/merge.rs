@@ -8,11 +8,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deltalake::arrow::array::{ArrayRef, Date32Array, RecordBatch};
+use deltalake::arrow::array::{new_null_array, ArrayRef, Date32Array, RecordBatch};
 use deltalake::arrow::compute::{concat, interleave_record_batch, lexsort_to_indices, SortColumn};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
+use crate::datasets::PARTITION_COLUMN;
 use crate::error::{Error, Result};
 use crate::read::{parquet_error, parquet_reader, BATCH_ROWS};
 
@@ -56,7 +57,8 @@ impl SortedRows {
                     for batch in parquet_reader(bytes, &name, None)? {
                         let batch = batch.map_err(|e| parquet_error(&name, &e))?;
                         located.extend((0..batch.num_rows()).map(|row| (batches.len(), row)));
-                        batches.push(batch);
+                        // Files of an older chainx lack columns: one schema, to interleave.
+                        batches.push(with_partition_column(&batch, &schema, days)?);
                     }
                 }
                 let order = sorted.into_iter().map(|i| located[i as usize]).collect();
@@ -93,7 +95,7 @@ impl SortedRows {
                 let refs: Vec<&RecordBatch> = batches.iter().collect();
                 let chunk = interleave_record_batch(&refs, &order[*next..end])?;
                 *next = end;
-                chunk
+                return Ok(Some(chunk));
             }
         };
         with_partition_column(&chunk, &self.schema, self.days).map(Some)
@@ -101,10 +103,24 @@ impl SortedRows {
 }
 
 /// `batch` (a data file's rows) in the table's `schema`: the partition column, which lives in
-/// the file's path, put back as `days` since 1970-01-01.
+/// the file's path, put back as `days` since 1970-01-01, and columns matched by name, those a
+/// file of an older chainx lacks as nulls.
 pub(crate) fn with_partition_column(batch: &RecordBatch, schema: &SchemaRef, days: i32) -> Result<RecordBatch> {
-    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-    columns.push(Arc::new(Date32Array::from(vec![days; batch.num_rows()])));
+    let rows = batch.num_rows();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == PARTITION_COLUMN {
+                Arc::new(Date32Array::from(vec![days; rows])) as ArrayRef
+            } else {
+                batch
+                    .column_by_name(f.name())
+                    .cloned()
+                    .unwrap_or_else(|| new_null_array(f.data_type(), rows))
+            }
+        })
+        .collect();
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 

@@ -164,6 +164,9 @@ impl LakeTable {
                 Err(e) => return Err(e),
             }
         }
+        if exists && create {
+            table = crate::migrate::add_missing_columns(table, kind).await?;
+        }
         let loaded_version = table.version().unwrap_or(0);
         let this = LakeTable {
             kind,
@@ -400,26 +403,11 @@ impl LakeTable {
         Ok(self.live_files()?.into_iter().map(|p| p.to_string()).collect())
     }
 
-    /// A table created by another version of chainx with other columns would mix schemas.
+    /// A table with other columns than this chainx writes would mix schemas.
     fn check_schema(&self) -> Result<()> {
         let snapshot = self.table.snapshot().map_err(|e| self.delta_err(e))?;
         let have: Vec<String> = snapshot.schema().fields().map(|f| f.name().to_string()).collect();
-        let want: Vec<String> = self
-            .kind
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().to_string())
-            .collect();
-        if have != want {
-            return Err(Error::Table {
-                table: self.kind.name().to_string(),
-                reason: format!(
-                    "its columns {have:?} are not chainx's {want:?}; point --lake at a new folder or migrate the table"
-                ),
-            });
-        }
-        Ok(())
+        crate::migrate::check_columns(self.kind, &have)
     }
 
     pub(crate) fn delta_error(&self, source: deltalake::DeltaTableError) -> Error {
