@@ -11,7 +11,7 @@ use std::time::Duration;
 use chainx_batch::BackfillConfig;
 use chainx_evm::rpc::Call;
 use chainx_evm::RpcClient;
-use chainx_keys::{Key, KeyPool};
+use chainx_keys::{CallCosts, Key, KeyPool};
 use chainx_tables::TableKind;
 use chainx_testkit::anvil::Anvil;
 use chainx_testkit::gateway::{Behaviour, Gateway, Limits};
@@ -261,6 +261,34 @@ async fn all_budgets_spent_fails_fast_keeping_what_landed() {
     );
 }
 
+/// One replica: its own pool of `secrets` (as the pool believes them: rps, daily, costs)
+/// shared through Redis in `namespace`, backfilling `from..=to` into a lake of its own.
+async fn replica(
+    gateway: &Gateway,
+    redis_url: &str,
+    namespace: &str,
+    secrets: &[&str],
+    (rps, daily, costs): (u32, u64, Arc<CallCosts>),
+    from: u64,
+    to: u64,
+) {
+    let keys = secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Key::new("gateway", format!("key_{i}"), gateway.url_for(s), rps, daily).with_costs(costs.clone()))
+        .collect();
+    let pool = Arc::new(KeyPool::shared(keys, redis_url, namespace).await.unwrap());
+    let lake = tempfile::tempdir().unwrap();
+    backfill(
+        gateway,
+        &pool,
+        &common::to_head(from, to, lake.path().to_str().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert_exactly(lake.path(), from, to).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
     let redis = chainx_testkit::redis::Redis::start().await;
@@ -273,26 +301,8 @@ async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
     ];
     let anvil = Anvil::fixture().await;
     let gateway = Gateway::uniform(&anvil.url, &secrets, limits).await;
-    let replica = |from: u64, to: u64| {
-        let (gateway, redis_url) = (&gateway, redis.url.clone());
-        async move {
-            let keys = secrets
-                .iter()
-                .enumerate()
-                .map(|(i, s)| Key::new("gateway", format!("key_{i}"), gateway.url_for(s), 10, PLENTY as u64))
-                .collect();
-            let pool = Arc::new(KeyPool::shared(keys, &redis_url, "replicas").await.unwrap());
-            let lake = tempfile::tempdir().unwrap();
-            backfill(
-                gateway,
-                &pool,
-                &common::to_head(from, to, lake.path().to_str().unwrap()),
-            )
-            .await
-            .unwrap();
-            assert_exactly(lake.path(), from, to).await;
-        }
-    };
+    let limits = (10, PLENTY as u64, Arc::new(CallCosts::calls()));
+    let replica = |from, to| replica(&gateway, &redis.url, "replicas", &secrets, limits.clone(), from, to);
     tokio::join!(replica(0, 59), replica(60, 119), replica(120, 179));
     for s in secrets {
         assert_eq!(gateway.rejected(s), 0, "the provider refused calls of a key");
@@ -307,4 +317,72 @@ async fn three_replicas_share_four_keys_through_redis_within_every_limit() {
         secrets.iter().map(|s| gateway.served(s)).sum::<usize>(),
         3 * (2 * 60 + 2)
     );
+}
+
+/// Credits per method, the same on both sides: the provider meters them, the pool budgets them.
+const CREDITS: [(&str, u32); 5] = [
+    ("eth_getBlockByNumber", 80),
+    ("eth_getBlockReceipts", 200),
+    ("eth_chainId", 5),
+    ("eth_blockNumber", 80),
+    ("default", 80),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_four_keys_priced_in_credits_and_a_402_retires_one() {
+    let redis = chainx_testkit::redis::Redis::start().await;
+    // Credits per second and per day. The pool believes every key has DAILY; the provider
+    // gives the first only SHORT, and says so with a 402.
+    const RPS: usize = 1_000;
+    const DAILY: usize = 16_000;
+    const SHORT: usize = 6_000;
+    let secrets = [
+        "credit-key-1-aaaa",
+        "credit-key-2-bbbb",
+        "credit-key-3-cccc",
+        "credit-key-4-dddd",
+    ];
+    let anvil = Anvil::fixture().await;
+    let behaviour = Behaviour {
+        daily_spent_is_402: true,
+        credits: Some(CREDITS.iter().map(|(m, c)| (m.to_string(), *c as usize)).collect()),
+        ..Behaviour::default()
+    };
+    let limits = |s: &str| Limits {
+        rps: RPS,
+        daily: if s == secrets[0] { SHORT } else { DAILY },
+    };
+    let gateway = Gateway::start_with(
+        &anvil.url,
+        secrets.iter().map(|s| (s.to_string(), limits(s))).collect(),
+        behaviour,
+    )
+    .await;
+    let costs = Arc::new(
+        CREDITS
+            .iter()
+            .fold(CallCosts::calls(), |c, (method, cost)| c.with(method, *cost)),
+    );
+    let believed = (RPS as u32, DAILY as u64, costs);
+    let replica = |from, to| replica(&gateway, &redis.url, "credits", &secrets, believed.clone(), from, to);
+    tokio::join!(replica(0, 59), replica(60, 119), replica(120, 179));
+
+    let served: Vec<usize> = secrets.iter().map(|s| gateway.served(s)).collect();
+    for (s, used) in secrets.iter().zip(&served) {
+        let peak = gateway.max_calls_per_second(s);
+        assert!(peak <= RPS, "{s}: {peak} credits in one second on a {RPS}/s key");
+        assert!(*used <= limits(s).daily, "{s}: {used} credits of {}", limits(s).daily);
+    }
+    // The spent key met its 402 once per request in flight at the time, then was left alone.
+    let refused = gateway.rejected(secrets[0]);
+    assert!((1..=12).contains(&refused), "{refused} requests met the 402");
+    for s in &secrets[1..] {
+        assert_eq!(gateway.rejected(s), 0, "{s}: the provider refused its calls");
+    }
+    // Every credit the run needed (3 × 60 blocks of a block and its receipts, each replica's
+    // chain id and head) was served, and it is most of what the provider allows.
+    let needed = 3 * (60 * (80 + 200) + 5 + 80);
+    assert_eq!(served.iter().sum::<usize>(), needed, "{served:?}");
+    let allowed = SHORT + 3 * DAILY;
+    assert!(needed * 10 >= allowed * 9, "the run used {needed} of {allowed} credits");
 }

@@ -261,12 +261,16 @@ pub struct RpcArgs {
     /// Key pseudo-names, comma-separated; each secret comes from CHAINX_KEY_<NAME> or --secrets-file
     #[arg(long, env = "CHAINX_KEYS", value_delimiter = ',', help_heading = "API keys")]
     pub keys: Option<Vec<String>>,
-    /// Calls per second each key allows [default: 10, Infura's free tier]
+    /// Calls (or, with --key-costs, credits) per second each key allows [default: 10]
     #[arg(long, env = "CHAINX_KEY_RPS", help_heading = "API keys")]
     pub key_rps: Option<u32>,
-    /// Calls per 24 h each key allows [default: 100000]
+    /// Calls (or, with --key-costs, credits) per 24 h each key allows [default: 100000]
     #[arg(long, env = "CHAINX_KEY_DAILY", help_heading = "API keys")]
     pub key_daily: Option<u64>,
+    /// What a call costs against the keys' budgets: calls, infura (credits) or alchemy
+    /// (compute units); the config's [[providers]] method_costs overrides methods [default: calls]
+    #[arg(long, env = "CHAINX_KEY_COSTS", help_heading = "API keys")]
+    pub key_costs: Option<String>,
     /// File of `name = "secret"` lines, mode 0600
     #[arg(long, env = "CHAINX_SECRETS_FILE", help_heading = "API keys")]
     pub secrets_file: Option<std::path::PathBuf>,

@@ -26,12 +26,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use chainx_batch::{BackfillConfig, Finality};
 use chainx_evm::RpcConfig;
-use chainx_keys::ProviderKeys;
+use chainx_keys::{CallCosts, ProviderKeys};
 use chainx_tables::{Lake, TableKind};
 use serde::Deserialize;
 
@@ -84,6 +85,7 @@ pub struct RpcSection {
     pub keys: Option<Vec<String>>,
     pub key_rps: Option<u32>,
     pub key_daily: Option<u64>,
+    pub key_costs: Option<String>,
     pub secrets_file: Option<std::path::PathBuf>,
     pub coordinator: Option<String>,
     pub request_log: Option<std::path::PathBuf>,
@@ -102,8 +104,14 @@ pub struct ProviderSection {
     pub url: String,
     #[serde(default)]
     pub keys: Vec<String>,
+    /// In calls, or in the unit of `costs`.
     pub rps: Option<u32>,
     pub daily: Option<u64>,
+    /// `calls`, `infura` (credits) or `alchemy` (compute units) [default: calls].
+    pub costs: Option<String>,
+    /// Per-method costs over `costs`' table (`default` for unlisted methods).
+    #[serde(default)]
+    pub method_costs: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +211,7 @@ pub fn provider_keys(args: &RpcArgs, file: &FileConfig) -> anyhow::Result<(Vec<P
             keys,
             rps: args.key_rps.or(rpc.key_rps).unwrap_or(DEFAULT_KEY_RPS),
             daily: args.key_daily.or(rpc.key_daily).unwrap_or(DEFAULT_KEY_DAILY),
+            costs: call_costs(args.key_costs.as_deref().or(rpc.key_costs.as_deref()), &BTreeMap::new())?,
         });
     }
     for p in &file.providers {
@@ -212,9 +221,20 @@ pub fn provider_keys(args: &RpcArgs, file: &FileConfig) -> anyhow::Result<(Vec<P
             keys: p.keys.clone(),
             rps: p.rps.unwrap_or(DEFAULT_KEY_RPS),
             daily: p.daily.unwrap_or(DEFAULT_KEY_DAILY),
+            costs: call_costs(p.costs.as_deref(), &p.method_costs)
+                .with_context(|| format!("[[providers]] {}", p.name))?,
         });
     }
     Ok((out, args.secrets_file.clone().or_else(|| rpc.secrets_file.clone())))
+}
+
+/// A provider's cost table: a preset (default `calls`) with the config's overrides.
+fn call_costs(preset: Option<&str>, overrides: &BTreeMap<String, u32>) -> anyhow::Result<Arc<CallCosts>> {
+    let mut costs = CallCosts::preset(preset.unwrap_or("calls"))?;
+    for (method, cost) in overrides {
+        costs = costs.with(method, *cost);
+    }
+    Ok(Arc::new(costs))
 }
 
 /// The Redis URL replicas share key accounting through, if any.
@@ -572,6 +592,42 @@ mod tests {
         assert_eq!(providers.len(), 3);
         assert_eq!((providers[0].rps, providers[1].rps, providers[2].rps), (10, 25, 200));
         assert!(providers[2].keys.is_empty());
+        assert!(providers.iter().all(|p| p.costs.counts_calls()));
+    }
+
+    #[test]
+    fn providers_price_calls_by_a_table_with_overrides() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [[providers]]
+            name = "infura"
+            url = "https://mainnet.infura.io/v3/{key}"
+            keys = ["api_key_1"]
+            rps = 500
+            daily = 3000000
+            costs = "infura"
+            method_costs = { eth_getBlockReceipts = 400 }
+            "#,
+        )
+        .unwrap();
+        let (providers, _) = provider_keys(&backfill_args(&[]).rpc, &file).unwrap();
+        let costs = &providers[0].costs;
+        assert_eq!(costs.total(["eth_getBlockByNumber", "eth_getBlockReceipts"]), 80 + 400);
+        let bad: FileConfig =
+            toml::from_str("[[providers]]\nname = 'x'\nurl = 'http://n/{key}'\nkeys = ['k']\ncosts = 'quiknode'")
+                .unwrap();
+        let e = format!("{:#}", provider_keys(&backfill_args(&[]).rpc, &bad).unwrap_err());
+        assert!(e.contains("[[providers]] x") && e.contains("quiknode"), "{e}");
+        let args = backfill_args(&[
+            "--keys",
+            "k",
+            "--provider-url",
+            "http://n/{key}",
+            "--key-costs",
+            "alchemy",
+        ]);
+        let (providers, _) = provider_keys(&args.rpc, &FileConfig::default()).unwrap();
+        assert_eq!(providers[0].costs.name(), "alchemy");
     }
 
     #[test]

@@ -370,15 +370,12 @@ impl BlockFetcher {
     async fn receipts_per_tx(&self, block: &RpcBlock) -> Result<Vec<RpcReceipt>> {
         let n: u64 = block.number.to();
         let mut receipts = Vec::with_capacity(block.transactions.len());
-        for txs in block
-            .transactions
-            .chunks(MAX_CALLS_PER_REQUEST.min(self.client.max_calls_per_request()))
-        {
+        for txs in block.transactions.chunks(MAX_CALLS_PER_REQUEST) {
             let calls: Vec<Call> = txs
                 .iter()
                 .map(|tx| Call::new("eth_getTransactionReceipt", json!([format!("{:#x}", tx.hash)])))
                 .collect();
-            for (tx, result) in txs.iter().zip(self.client.batch(&calls).await?) {
+            for (tx, result) in txs.iter().zip(self.client.batch_all(&calls).await?) {
                 let raw = self
                     .unwrap_result(n, "eth_getTransactionReceipt", Some(result))?
                     .ok_or_else(|| Error::Inconsistent {

@@ -296,11 +296,16 @@ impl RpcClient {
             .map_or(usize::MAX, |p| p.max_calls_per_request() as usize)
     }
 
-    /// [`batch`](Self::batch) in as many requests as [`max_calls_per_request`](Self::max_calls_per_request) needs.
+    /// [`batch`](Self::batch) in as many requests as the keys need: each within every key's
+    /// rps, in calls or in what its provider's table prices them (a single call always goes).
     pub async fn batch_all(&self, calls: &[Call]) -> Result<Vec<CallResult>> {
+        let Some(pool) = &self.keys else {
+            return self.batch(calls).await;
+        };
+        let methods: Vec<&str> = calls.iter().map(|c| c.method).collect();
         let mut out = Vec::with_capacity(calls.len());
-        for part in calls.chunks(self.max_calls_per_request().max(1)) {
-            out.extend(self.batch(part).await?);
+        for part in pool.requests(&methods) {
+            out.extend(self.batch(&calls[part]).await?);
         }
         Ok(out)
     }
@@ -392,11 +397,14 @@ impl RpcClient {
             .await
             .map_err(|_| Attempt::Fatal(self.malformed(what, "client shut down".to_string())))?;
         let route = match &self.keys {
-            Some(pool) => Some(
-                pool.acquire(u32::try_from(calls.len()).unwrap_or(u32::MAX))
-                    .await
-                    .map_err(|e| Attempt::Fatal(Error::Keys(e)))?,
-            ),
+            Some(pool) => {
+                let methods: Vec<&str> = calls.iter().map(|c| c.method).collect();
+                Some(
+                    pool.acquire_methods(&methods)
+                        .await
+                        .map_err(|e| Attempt::Fatal(Error::Keys(e)))?,
+                )
+            }
             None => None,
         };
         let url = route.as_ref().map_or(self.url.as_str(), |r| r.url());

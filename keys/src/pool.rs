@@ -24,6 +24,7 @@ use std::sync::Arc;
 use chainx_telemetry::ProviderMetrics;
 
 use crate::cassandra_usage::{epoch_minute, CassandraUsage};
+use crate::costs::CallCosts;
 use crate::error::{Error, Result};
 use crate::redis_backend::{Pick, RedisBackend};
 
@@ -44,7 +45,8 @@ const LEDGER_FLUSH: Duration = Duration::from_secs(10);
 /// Exclusive mode: how long a replica keeps one key before rotating.
 const DEFAULT_ROTATION: Duration = Duration::from_secs(600);
 
-/// One API key: a pseudo-name, its provider, the URL with the secret in it, and its limits.
+/// One API key: a pseudo-name, its provider, the URL with the secret in it, and its limits in
+/// its provider's unit ([`CallCosts`]: calls by default, credits or compute units if priced).
 #[derive(Clone)]
 pub struct Key {
     pub provider: String,
@@ -52,6 +54,7 @@ pub struct Key {
     url: String,
     pub rps: u32,
     pub daily: u64,
+    pub costs: Arc<CallCosts>,
 }
 
 impl Key {
@@ -62,7 +65,34 @@ impl Key {
             url,
             rps,
             daily,
+            costs: Arc::new(CallCosts::calls()),
         }
+    }
+
+    /// The key with its provider's costs per method: `rps` and `daily` are then in that unit.
+    pub fn with_costs(mut self, costs: Arc<CallCosts>) -> Self {
+        self.costs = costs;
+        self
+    }
+}
+
+/// What one request costs: its calls, and the units it takes of each key's budgets (by key
+/// index; keys of different providers price the same calls differently).
+struct Cost {
+    calls: u32,
+    units: Vec<u32>,
+}
+
+impl Cost {
+    /// The part of the request a key's one-second window holds: a single call costing more
+    /// than the key's second takes that whole second, alone.
+    fn in_window(&self, i: usize, rps: u32) -> u32 {
+        self.units[i].min(rps)
+    }
+
+    /// Whether key `i` can take the request at all: a batch must fit in one second.
+    fn fits(&self, i: usize, rps: u32) -> bool {
+        self.units[i] <= rps || self.calls == 1
     }
 }
 
@@ -74,6 +104,7 @@ impl fmt::Debug for Key {
             .field("name", &self.name)
             .field("rps", &self.rps)
             .field("daily", &self.daily)
+            .field("costs", &self.costs.name())
             .finish_non_exhaustive()
     }
 }
@@ -171,13 +202,15 @@ impl KeyState {
         at
     }
 
-    fn record(&mut self, now: Instant, minute: u64, calls: u32) {
-        self.sent.push_back((now, calls));
+    /// Records a request taking `window` units of the one-second window and `units` of the
+    /// daily budget.
+    fn record(&mut self, now: Instant, minute: u64, window: u32, units: u32) {
+        self.sent.push_back((now, window));
         match self.minutes.back_mut() {
-            Some((m, n)) if *m == minute => *n += u64::from(calls),
-            _ => self.minutes.push_back((minute, u64::from(calls))),
+            Some((m, n)) if *m == minute => *n += u64::from(units),
+            _ => self.minutes.push_back((minute, u64::from(units))),
         }
-        self.used_24h += u64::from(calls);
+        self.used_24h += u64::from(units);
     }
 }
 
@@ -445,10 +478,10 @@ impl KeyPool {
         }
     }
 
-    /// The route for key `i`, which was just given `calls` calls.
-    fn route(&self, i: usize, calls: u32) -> Route {
+    /// The route for key `i`, which was just given a request costing `units`.
+    fn route(&self, i: usize, units: u32) -> Route {
         let k = &self.keys[i];
-        self.note(i, calls);
+        self.note(i, units);
         Route {
             index: i,
             provider: k.provider.clone(),
@@ -457,13 +490,59 @@ impl KeyPool {
         }
     }
 
-    /// A key with room for `calls` calls now, waiting (up to a minute) for one to free up.
+    /// A key with room for `calls` calls of methods no cost table lists, waiting (up to a
+    /// minute) for one to free up.
     pub async fn acquire(&self, calls: u32) -> Result<Route> {
+        let units = self.keys.iter().map(|k| calls.saturating_mul(k.costs.of(""))).collect();
+        self.acquire_cost(Cost { calls, units }).await
+    }
+
+    /// A key with room for a request of these methods (one per call), each key pricing them
+    /// by its provider's costs.
+    pub async fn acquire_methods(&self, methods: &[&str]) -> Result<Route> {
+        let calls = u32::try_from(methods.len()).unwrap_or(u32::MAX);
+        let units = self
+            .keys
+            .iter()
+            .map(|k| k.costs.total(methods.iter().copied()))
+            .collect();
+        self.acquire_cost(Cost { calls, units }).await
+    }
+
+    /// `methods` cut into requests every key can take: each part's cost within every key's
+    /// rps (a single call always goes, alone if it must).
+    pub fn requests(&self, methods: &[&str]) -> Vec<std::ops::Range<usize>> {
+        let mut parts = Vec::new();
+        let mut start = 0;
+        let mut sums = vec![0u32; self.keys.len()];
+        for (i, m) in methods.iter().enumerate() {
+            let over = self
+                .keys
+                .iter()
+                .zip(&sums)
+                .any(|(k, sum)| sum.saturating_add(k.costs.of(m)) > k.rps);
+            if over && i > start {
+                parts.push(start..i);
+                start = i;
+                sums.iter_mut().for_each(|s| *s = 0);
+            }
+            for (k, sum) in self.keys.iter().zip(sums.iter_mut()) {
+                *sum = sum.saturating_add(k.costs.of(m));
+            }
+        }
+        if start < methods.len() {
+            parts.push(start..methods.len());
+        }
+        parts
+    }
+
+    async fn acquire_cost(&self, cost: Cost) -> Result<Route> {
         let state = match (&self.backend, &self.exclusive) {
             (Backend::Local(state), _) => state,
-            (Backend::Redis(redis), Some(ex)) => return self.acquire_exclusive(redis, ex, calls).await,
-            (Backend::Redis(redis), None) => return self.acquire_shared(redis, calls).await,
+            (Backend::Redis(redis), Some(ex)) => return self.acquire_exclusive(redis, ex, &cost).await,
+            (Backend::Redis(redis), None) => return self.acquire_shared(redis, &cost).await,
         };
+        let calls = cost.calls;
         loop {
             let wake = {
                 let mut state = state.lock().await;
@@ -474,20 +553,21 @@ impl KeyPool {
                 let mut usable = 0;
                 for (i, (key, s)) in self.keys.iter().zip(state.iter_mut()).enumerate() {
                     s.forget_old(now, minute);
-                    if s.refused || calls > key.rps {
+                    if s.refused || !cost.fits(i, key.rps) {
                         continue;
                     }
+                    let units = cost.units[i];
                     usable += 1;
                     let free_at = if s.cool_until.is_some_and(|t| t > now) {
                         s.cool_until.unwrap_or(now)
-                    } else if s.used_24h + u64::from(calls) > key.daily {
+                    } else if s.used_24h + u64::from(units) > key.daily {
                         // The oldest minute leaves the 24 h window first.
                         let oldest = s.minutes.front().map_or(minute, |(m, _)| *m);
                         // Minute m began at started + (m - origin) min and leaves the window a day
                         // (origin minutes) after it ends: at started + (m + 1) min.
                         self.started + MINUTE * (oldest as u32 + 1)
                     } else {
-                        s.window_free_at(now, calls, key.rps)
+                        s.window_free_at(now, cost.in_window(i, key.rps), key.rps)
                     };
                     if free_at <= now {
                         if best.is_none_or(|(_, used)| s.used_24h < used) {
@@ -498,12 +578,12 @@ impl KeyPool {
                     }
                 }
                 if let Some((i, _)) = best {
-                    state[i].record(now, minute, calls);
+                    let k = &self.keys[i];
+                    state[i].record(now, minute, cost.in_window(i, k.rps), cost.units[i]);
                     if let Some(m) = &self.metrics {
-                        let k = &self.keys[i];
                         m.budget(&k.provider, &k.name, k.daily, state[i].used_24h);
                     }
-                    return Ok(self.route(i, calls));
+                    return Ok(self.route(i, cost.units[i]));
                 }
                 if usable == 0 {
                     return Err(self.no_key(calls, state.iter().all(|s| s.refused)));
@@ -521,11 +601,17 @@ impl KeyPool {
         }
     }
 
-    async fn acquire_shared(&self, redis: &RedisBackend, calls: u32) -> Result<Route> {
-        let limits: Vec<(String, u32, u64)> = self.keys.iter().map(|k| (k.name.clone(), k.rps, k.daily)).collect();
+    async fn acquire_shared(&self, redis: &RedisBackend, cost: &Cost) -> Result<Route> {
+        let calls = cost.calls;
+        let limits: Vec<(String, u32, u64, u32)> = self
+            .keys
+            .iter()
+            .zip(&cost.units)
+            .map(|(k, units)| (k.name.clone(), k.rps, k.daily, *units))
+            .collect();
         loop {
             match redis.pick(&limits, calls, WINDOW + WINDOW_MARGIN).await? {
-                Pick::Key(i) => return Ok(self.route(i, calls)),
+                Pick::Key(i) => return Ok(self.route(i, cost.units[i])),
                 Pick::Wait(i, wait) if wait > MAX_WAIT => {
                     return Err(Error::Exhausted {
                         key: self.keys[i].name.clone(),
@@ -535,27 +621,32 @@ impl KeyPool {
                 Pick::Wait(_, wait) => tokio::time::sleep(wait).await,
                 Pick::None => {
                     // The script skips only refused keys and keys too small for the batch.
-                    let fits = self.keys.iter().any(|k| calls <= k.rps);
+                    let fits = self.keys.iter().enumerate().any(|(i, k)| cost.fits(i, k.rps));
                     return Err(self.no_key(calls, fits));
                 }
             }
         }
     }
 
-    async fn acquire_exclusive(&self, redis: &RedisBackend, ex: &Exclusive, calls: u32) -> Result<Route> {
+    async fn acquire_exclusive(&self, redis: &RedisBackend, ex: &Exclusive, cost: &Cost) -> Result<Route> {
+        let calls = cost.calls;
         let mut given_up: Vec<usize> = Vec::new();
         loop {
             let i = self.hold_lease(redis, ex, &given_up).await?;
             let k = &self.keys[i];
             match redis
-                .pick(&[(k.name.clone(), k.rps, k.daily)], calls, WINDOW + WINDOW_MARGIN)
+                .pick(
+                    &[(k.name.clone(), k.rps, k.daily, cost.units[i])],
+                    calls,
+                    WINDOW + WINDOW_MARGIN,
+                )
                 .await?
             {
-                Pick::Key(_) => return Ok(self.route(i, calls)),
+                Pick::Key(_) => return Ok(self.route(i, cost.units[i])),
                 Pick::Wait(_, wait) if wait <= MAX_WAIT => tokio::time::sleep(wait).await,
                 // Spent, or refused: give the key up and lease another.
                 outcome => {
-                    if calls > k.rps {
+                    if !cost.fits(i, k.rps) {
                         return Err(Error::BatchTooLarge {
                             calls,
                             key: k.name.clone(),

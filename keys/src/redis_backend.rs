@@ -3,7 +3,8 @@
 //! the choice and the record are atomic and use Redis's clock, not the replicas'.
 //!
 //! Per key `<ns>:<name>`:
-//! - `:calls`: sorted set, one member per call sent, scored by its time (ms): the rps window;
+//! - `:calls`: sorted set, one member per unit sent (a call, or a credit where calls are
+//!   priced), scored by its time (ms): the rps window;
 //! - `:minutes` / `:mins`: hash minute -> calls plus `total`, and the sorted set of minutes
 //!   held, for the sliding 24 h budget;
 //! - `:cool`: until when (ms) the key cools down after a rate limit;
@@ -27,9 +28,12 @@ local day_minutes = 1440
 local best, best_used, soonest, soonest_i = nil, nil, nil, nil
 for i = 1, n do
   local zk, hk, mk, ck, rk = KEYS[i*5-4], KEYS[i*5-3], KEYS[i*5-2], KEYS[i*5-1], KEYS[i*5]
-  local rps = tonumber(ARGV[3 + i*2 - 1])
-  local daily = tonumber(ARGV[3 + i*2])
-  if redis.call('EXISTS', rk) == 0 and calls <= rps then
+  local rps = tonumber(ARGV[3 + i*3 - 2])
+  local daily = tonumber(ARGV[3 + i*3 - 1])
+  local units = tonumber(ARGV[3 + i*3])
+  -- One call costing more than the key's second takes that whole second, alone.
+  local need = math.min(units, rps)
+  if redis.call('EXISTS', rk) == 0 and (units <= rps or calls == 1) then
     redis.call('ZREMRANGEBYSCORE', zk, '-inf', now - window)
     local old = redis.call('ZRANGEBYSCORE', mk, '-inf', minute - day_minutes)
     for _, m in ipairs(old) do
@@ -43,16 +47,16 @@ for i = 1, n do
     local free_at
     if cool > now then
       free_at = cool
-    elseif used + calls > daily then
+    elseif used + units > daily then
       local oldest = redis.call('ZRANGE', mk, 0, 0)
       local m = tonumber(oldest[1] or minute)
       free_at = (m + 1 + day_minutes) * 60000
     else
       local count = redis.call('ZCARD', zk)
-      if count + calls <= rps then
+      if count + need <= rps then
         free_at = now
       else
-        local e = redis.call('ZRANGE', zk, count + calls - rps - 1, count + calls - rps - 1, 'WITHSCORES')
+        local e = redis.call('ZRANGE', zk, count + need - rps - 1, count + need - rps - 1, 'WITHSCORES')
         free_at = tonumber(e[2]) + window
       end
     end
@@ -65,10 +69,12 @@ for i = 1, n do
 end
 if best then
   local zk, hk, mk = KEYS[best*5-4], KEYS[best*5-3], KEYS[best*5-2]
-  local seq = redis.call('INCRBY', KEYS[n*5+1], calls)
-  for j = 1, calls do redis.call('ZADD', zk, now, (seq - j) .. '') end
-  redis.call('HINCRBY', hk, minute, calls)
-  redis.call('HINCRBY', hk, 'total', calls)
+  local units = tonumber(ARGV[3 + best*3])
+  local need = math.min(units, tonumber(ARGV[3 + best*3 - 2]))
+  local seq = redis.call('INCRBY', KEYS[n*5+1], need)
+  for j = 1, need do redis.call('ZADD', zk, now, (seq - j) .. '') end
+  redis.call('HINCRBY', hk, minute, units)
+  redis.call('HINCRBY', hk, 'total', units)
   redis.call('ZADD', mk, minute, minute)
   for _, k in ipairs({zk, hk, mk}) do redis.call('PEXPIRE', k, 90000000) end
   return {best, 0}
@@ -114,17 +120,19 @@ impl RedisBackend {
         format!("{}:{name}:{part}", self.namespace)
     }
 
-    pub(crate) async fn pick(&self, keys: &[(String, u32, u64)], calls: u32, window: Duration) -> Result<Pick> {
+    /// Picks among `keys` as (name, rps, daily, what this request costs there) for a request
+    /// of `calls` calls.
+    pub(crate) async fn pick(&self, keys: &[(String, u32, u64, u32)], calls: u32, window: Duration) -> Result<Pick> {
         let mut inv = self.acquire.prepare_invoke();
-        for (name, _, _) in keys {
+        for (name, _, _, _) in keys {
             for part in ["calls", "minutes", "mins", "cool", "refused"] {
                 inv.key(self.key(name, part));
             }
         }
         inv.key(format!("{}:seq", self.namespace));
         inv.arg(calls).arg(keys.len()).arg(window.as_millis() as u64);
-        for (_, rps, daily) in keys {
-            inv.arg(*rps).arg(*daily);
+        for (_, rps, daily, units) in keys {
+            inv.arg(*rps).arg(*daily).arg(*units);
         }
         let (i, wait_ms): (i64, i64) = inv
             .invoke_async(&mut self.conn.clone())

@@ -4,6 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use std::sync::Arc;
+
+use crate::costs::CallCosts;
 use crate::error::{Error, Result};
 use crate::pool::Key;
 
@@ -13,8 +16,10 @@ pub struct ProviderKeys {
     pub provider: String,
     pub url_template: String,
     pub keys: Vec<String>,
+    /// In the unit of `costs`: calls, or the provider's credits per second and per day.
     pub rps: u32,
     pub daily: u64,
+    pub costs: Arc<CallCosts>,
 }
 
 /// `CHAINX_KEY_<NAME>`: the pseudo-name upper-cased, anything but letters and digits as `_`.
@@ -42,13 +47,9 @@ pub fn resolve_keys(providers: &[ProviderKeys], secrets_file: Option<&Path>) -> 
     for p in providers {
         if p.keys.is_empty() {
             // A plain node (no API key): the provider itself is the one "key" the pool rotates.
-            out.push(Key::new(
-                &p.provider,
-                &p.provider,
-                p.url_template.clone(),
-                p.rps,
-                p.daily,
-            ));
+            out.push(
+                Key::new(&p.provider, &p.provider, p.url_template.clone(), p.rps, p.daily).with_costs(p.costs.clone()),
+            );
             continue;
         }
         if !p.url_template.contains("{key}") {
@@ -66,13 +67,16 @@ pub fn resolve_keys(providers: &[ProviderKeys], secrets_file: Option<&Path>) -> 
                     name: name.clone(),
                     env: env.clone(),
                 })?;
-            out.push(Key::new(
-                &p.provider,
-                name,
-                p.url_template.replace("{key}", &secret),
-                p.rps,
-                p.daily,
-            ));
+            out.push(
+                Key::new(
+                    &p.provider,
+                    name,
+                    p.url_template.replace("{key}", &secret),
+                    p.rps,
+                    p.daily,
+                )
+                .with_costs(p.costs.clone()),
+            );
         }
     }
     Ok(out)
@@ -121,6 +125,7 @@ mod tests {
             keys: keys.iter().map(|s| s.to_string()).collect(),
             rps: 10,
             daily: 100_000,
+            costs: Arc::default(),
         }
     }
 

@@ -2,7 +2,8 @@
 //! behaves like Infura towards API keys. It takes the key from the URL path (`/v3/<key>`),
 //! enforces per-key rps over any one-second window and a daily budget, answering 429 with a
 //! JSON-RPC rate-limit error as providers do, and 401 for unknown keys. It counts calls per key
-//! (a batch counts each of its calls) and reports the most calls seen in any one-second window.
+//! (a batch counts each of its calls), or credits per method as Infura does
+//! ([`Behaviour::credits`]), and reports the most seen in any one-second window.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,29 @@ pub struct Behaviour {
     /// Answer a key whose daily budget is spent with HTTP 402, as credit-metered plans do
     /// (Infura's credits, Alchemy's compute units), instead of 429.
     pub daily_spent_is_402: bool,
+    /// Meter credits, not calls: what each method costs (`default` for the rest), as Infura
+    /// does; the limits and every count are then in credits.
+    pub credits: Option<HashMap<String, usize>>,
+}
+
+impl Behaviour {
+    /// What a request costs: its calls, or their credits.
+    fn cost(&self, request: &Value) -> usize {
+        let calls: Vec<&Value> = match request.as_array() {
+            Some(batch) => batch.iter().collect(),
+            None => vec![request],
+        };
+        match &self.credits {
+            None => calls.len(),
+            Some(table) => calls
+                .iter()
+                .map(|c| {
+                    let method = c["method"].as_str().unwrap_or_default();
+                    table.get(method).or_else(|| table.get("default")).copied().unwrap_or(1)
+                })
+                .sum(),
+        }
+    }
 }
 
 impl Gateway {
@@ -65,7 +89,7 @@ impl Gateway {
                 let Some(limits) = keys.get(&key).copied() else {
                     return Reply::Status(401, r#"{"error":"invalid project id"}"#.into());
                 };
-                let calls = req.as_array().map_or(1, Vec::len);
+                let calls = behaviour.cost(&req);
                 let verdict = {
                     let mut log = log.lock().unwrap();
                     let entry = log.entry(key).or_default();
