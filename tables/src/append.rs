@@ -47,7 +47,15 @@ impl Default for FileLayout {
 
 /// Columns whose values are (nearly) all distinct. Parquet would first build a dictionary of
 /// each in every row group before falling back to plain encoding: wasted work.
-const DISTINCT_COLUMNS: &[&str] = &["hash", "input", "transaction_hash", "data", "logs_bloom", "args"];
+const DISTINCT_COLUMNS: &[&str] = &[
+    "hash",
+    "input",
+    "transaction_hash",
+    "data",
+    "logs_bloom",
+    "args",
+    "extra",
+];
 
 fn writer_properties(kind: TableKind, layout: FileLayout) -> WriterProperties {
     let mut builder = WriterProperties::builder()

@@ -162,8 +162,10 @@ macro_rules! rpc_object {
                                 $( $key => $field = Some(map.next_value()?), )*
                                 $( $repeat => { map.next_value::<serde::de::IgnoredAny>()?; } )*
                                 other => {
-                                    let value = map.next_value::<Box<serde_json::value::RawValue>>()?;
-                                    extra.push($prefix, other, &value);
+                                    // Borrowed from the reply's text, as every reply is parsed
+                                    // (`raw::parse`): no copy but the one into `extra`.
+                                    let value = map.next_value::<&'de serde_json::value::RawValue>()?;
+                                    extra.push($prefix, other, value);
                                 }
                             }
                         }
