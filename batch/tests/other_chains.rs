@@ -128,6 +128,38 @@ async fn polygon_blocks_with_a_state_sync_receipt() {
 }
 
 #[tokio::test]
+async fn a_polygon_block_that_leaves_its_state_sync_transaction_to_the_receipts() {
+    // As older Polygon nodes serve it: the block without its state-sync transaction, whose
+    // receipt (with the bridge's logs) still follows the others.
+    let mut node = ChainBlock::new(
+        137,
+        "polygon/polygon_34155965_block_full_TRIMMED.json",
+        &[
+            "polygon/polygon_34155965_receipt_tx0.json",
+            "polygon/polygon_34155965_receipt_statesync_tx1.json",
+        ],
+    );
+    let state_sync = node.block["transactions"].as_array_mut().unwrap().remove(1);
+    let server = RpcServer::start(Arc::new(node.clone()).handler()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::to_head(node.number(), node.number(), dir.path().to_str().unwrap());
+    cfg.tables = vec![TableKind::Blocks, TableKind::Transactions, TableKind::Logs];
+    run(rpc(&server.url), &cfg).await.unwrap();
+    assert_eq!(delta_rows(dir.path(), TableKind::Transactions).await.len(), 1);
+    let logs = delta_rows(dir.path(), TableKind::Logs).await;
+    let receipts = node.receipts.as_ref().unwrap();
+    let recorded: usize = receipts.iter().map(|r| r["logs"].as_array().unwrap().len()).sum();
+    assert_eq!(logs.len(), recorded);
+    let hash = state_sync["hash"].as_str().unwrap();
+    let bridged: Vec<&Row> = logs
+        .iter()
+        .filter(|l| l["transaction_hash"].as_deref() == Some(hash))
+        .collect();
+    assert_eq!(bridged.len(), receipts[1]["logs"].as_array().unwrap().len());
+    assert!(bridged.iter().all(|l| l["transaction_index"].as_deref() == Some("1")));
+}
+
+#[tokio::test]
 async fn blocks_recorded_without_receipts_post_pectra_gnosis_and_mainnet_blobs() {
     lands_every_field(
         "gnosis 40000000",

@@ -354,7 +354,7 @@ impl BlockFetcher {
             let skipped: Vec<RpcReceipt<SkippedLog>> = parse(&raw, n, "receipts")?;
             skipped.into_iter().map(RpcReceipt::from).collect()
         };
-        if receipts.len() != block.transactions.len() {
+        if !crate::log_rows::receipts_fit(block, &receipts) {
             return Err(Error::Inconsistent {
                 block: n,
                 reason: format!(

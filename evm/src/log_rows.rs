@@ -154,11 +154,25 @@ pub struct BlockLog {
     pub row: LogRow,
 }
 
+/// Whether `receipts` are the block's: one per transaction, in order, and then perhaps receipts
+/// of transactions the block does not list. Polygon PoS nodes answer `eth_getBlockReceipts`
+/// with the block's state-sync receipt after the others while leaving its transaction out of
+/// the block; its logs (bridged deposits) are real and land, at the position after the last
+/// transaction.
+pub fn receipts_fit(block: &RpcBlock, receipts: &[RpcReceipt]) -> bool {
+    let txs = &block.transactions;
+    receipts.len() >= txs.len()
+        && receipts.iter().zip(txs).all(|(r, t)| r.transaction_hash == t.hash)
+        && receipts[txs.len()..]
+            .iter()
+            .all(|r| txs.iter().all(|t| t.hash != r.transaction_hash))
+}
+
 /// The logs of a block, from its receipts (in transaction order). `log_index` is the node's;
 /// one without it is numbered by position in the block.
 pub fn block_logs(block: &RpcBlock, receipts: &[RpcReceipt]) -> Result<Vec<BlockLog>> {
     let number: u64 = block.number.to();
-    if receipts.len() != block.transactions.len() {
+    if !receipts_fit(block, receipts) {
         return Err(Error::Inconsistent {
             block: number,
             reason: format!(

@@ -69,6 +69,12 @@ impl Key {
         }
     }
 
+    /// The key's name among every replica's keys in Redis: its provider's and its own, since
+    /// two providers' keys may share a pseudo-name and must not share a budget.
+    pub fn shared_id(&self) -> String {
+        format!("{}/{}", self.provider, self.name)
+    }
+
     /// The key with its provider's costs per method: `rps` and `daily` are then in that unit.
     pub fn with_costs(mut self, costs: Arc<CallCosts>) -> Self {
         self.costs = costs;
@@ -423,7 +429,7 @@ impl KeyPool {
         };
         if let Some(lease) = ex.lease.lock().await.take() {
             let name = &self.keys[lease.index].name;
-            if let Err(e) = redis.release(name, &lease.value).await {
+            if let Err(e) = redis.release(&self.keys[lease.index].shared_id(), &lease.value).await {
                 tracing::warn!(key = %name, "could not release the lease (it expires by itself): {e}");
             }
             self.lease_changed(lease.index, "released");
@@ -437,7 +443,7 @@ impl KeyPool {
         };
         let mut out = Vec::new();
         for k in &self.keys {
-            out.push((k.name.clone(), redis.holder(&k.name).await?));
+            out.push((k.name.clone(), redis.holder(&k.shared_id()).await?));
         }
         Ok(out)
     }
@@ -471,7 +477,7 @@ impl KeyPool {
             Backend::Redis(redis) => {
                 let mut out = Vec::new();
                 for k in &self.keys {
-                    out.push((k.name.clone(), redis.used_24h(&k.name).await?));
+                    out.push((k.name.clone(), redis.used_24h(&k.shared_id()).await?));
                 }
                 Ok(out)
             }
@@ -607,7 +613,7 @@ impl KeyPool {
             .keys
             .iter()
             .zip(&cost.units)
-            .map(|(k, units)| (k.name.clone(), k.rps, k.daily, *units))
+            .map(|(k, units)| (k.shared_id(), k.rps, k.daily, *units))
             .collect();
         loop {
             match redis.pick(&limits, calls, WINDOW + WINDOW_MARGIN).await? {
@@ -636,7 +642,7 @@ impl KeyPool {
             let k = &self.keys[i];
             match redis
                 .pick(
-                    &[(k.name.clone(), k.rps, k.daily, cost.units[i])],
+                    &[(k.shared_id(), k.rps, k.daily, cost.units[i])],
                     calls,
                     WINDOW + WINDOW_MARGIN,
                 )
@@ -679,12 +685,12 @@ impl KeyPool {
                 *lease = None;
             } else if l.leased.elapsed() >= ex.rotate_every {
                 // Hand the key back first, so the least-used choice below may pick it again.
-                let _ = redis.release(&self.keys[l.index].name, &l.value).await;
+                let _ = redis.release(&self.keys[l.index].shared_id(), &l.value).await;
                 self.lease_changed(l.index, "released");
                 *lease = None;
             } else if l.renewed.elapsed() < ex.ttl / 3 {
                 return Ok(l.index);
-            } else if redis.renew(&self.keys[l.index].name, &l.value, ex.ttl).await? {
+            } else if redis.renew(&self.keys[l.index].shared_id(), &l.value, ex.ttl).await? {
                 l.renewed = Instant::now();
                 return Ok(l.index);
             } else {
@@ -697,11 +703,11 @@ impl KeyPool {
         loop {
             let mut order = Vec::new();
             for (i, k) in self.keys.iter().enumerate().filter(|(i, _)| !skip.contains(i)) {
-                order.push((redis.used_24h(&k.name).await?, i));
+                order.push((redis.used_24h(&k.shared_id()).await?, i));
             }
             order.sort_unstable();
             for (_, i) in order {
-                if let Some(value) = redis.try_lease(&self.keys[i].name, &ex.replica, ex.ttl).await? {
+                if let Some(value) = redis.try_lease(&self.keys[i].shared_id(), &ex.replica, ex.ttl).await? {
                     tracing::info!(key = %self.keys[i].name, replica = %ex.replica, "leased the key");
                     self.lease_changed(i, "leased");
                     let now = Instant::now();
@@ -736,21 +742,20 @@ impl KeyPool {
         let state = match &self.backend {
             Backend::Local(state) => state,
             Backend::Redis(redis) => {
+                let id = self.keys.get(route.index).map(Key::shared_id).unwrap_or_default();
                 let done = match outcome {
                     Outcome::RateLimited { retry_after } => {
                         tracing::warn!(key = %route.label(), ?retry_after, "rate limited by the provider; cooling the key down");
-                        redis
-                            .cool_down(&route.name, retry_after.unwrap_or(DEFAULT_COOL_DOWN))
-                            .await
+                        redis.cool_down(&id, retry_after.unwrap_or(DEFAULT_COOL_DOWN)).await
                     }
                     Outcome::Refused => {
                         tracing::error!(key = %route.label(), "refused by the provider (401/403); no longer used");
-                        redis.refuse(&route.name).await
+                        redis.refuse(&id).await
                     }
                     Outcome::QuotaSpent => {
                         let wait = until_daily_reset();
                         tracing::warn!(key = %route.label(), ?wait, "the provider says the key's quota is spent; retired until 00:00 UTC");
-                        redis.cool_down(&route.name, wait).await
+                        redis.cool_down(&id, wait).await
                     }
                 };
                 if let Err(e) = done {

@@ -2,7 +2,7 @@
 //! in-process pool, kept in Redis and applied by one Lua script per acquisition, so the purge,
 //! the choice and the record are atomic and use Redis's clock, not the replicas'.
 //!
-//! Per key `<ns>:<name>`:
+//! Per key `<ns>:<provider>/<name>` (two providers may use one pseudo-name):
 //! - `:calls`: sorted set, one member per unit sent (a call, or a credit where calls are
 //!   priced), scored by its time (ms): the rps window;
 //! - `:minutes` / `:mins`: hash minute -> calls plus `total`, and the sorted set of minutes

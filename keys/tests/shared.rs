@@ -237,3 +237,18 @@ async fn exclusive_replicas_rotate_to_the_least_used_key() {
         Some(20.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_providers_keys_of_one_pseudo_name_keep_their_own_budgets() {
+    let redis = Redis::start().await;
+    let of = |provider: &str| Key::new(provider, "api_key_1", format!("http://{provider}/secret"), 2, 1_000);
+    let pool = KeyPool::shared(vec![of("infura"), of("alchemy")], &redis.url, "names")
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        pool.acquire(1).await.unwrap();
+    }
+    // Each served two: one shared budget would count four for both.
+    let used: Vec<u64> = pool.usage().await.unwrap().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(used, vec![2, 2]);
+}
