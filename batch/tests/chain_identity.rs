@@ -46,3 +46,25 @@ async fn a_node_of_another_chain_is_refused() {
     run(rpc(&anvil.url), &more).await.unwrap();
     assert_eq!(coverage(dir.path(), TableKind::Blocks).await, "0-19");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mainnet_lake_refuses_a_local_chain() {
+    let mainnet = MainnetNode::start(18_000_100, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_str().unwrap();
+    let mut cfg = common::to_head(18_000_000, 18_000_004, path);
+    cfg.tables = vec![TableKind::Blocks, TableKind::Transactions];
+    run(rpc(&mainnet.url), &cfg).await.unwrap();
+
+    let anvil = Anvil::fixture().await;
+    let anvil_chain = anvil.rpc("eth_chainId", json!([])).await;
+    let anvil_chain = u64::from_str_radix(anvil_chain.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let mut local = common::to_head(0, 4, path);
+    local.tables = cfg.tables.clone();
+    let e = run(rpc(&anvil.url), &local).await.unwrap_err().to_string();
+    assert!(
+        e.contains("holds chain 1") && e.contains(&format!("not chain {anvil_chain}:")),
+        "{e}"
+    );
+    assert_eq!(coverage(dir.path(), TableKind::Blocks).await, "18000000-18000004");
+}
