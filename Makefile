@@ -36,6 +36,7 @@ lint_deploy: setup
 	for f in services/*_layer/compose.yml services/*_layer/swarm.yml; do docker-compose -f $$f config -q 2>/dev/null || { docker-compose -f $$f config -q; exit 1; }; done
 	if docker stack config --help >/dev/null 2>&1; then for f in services/*_layer/swarm.yml; do docker stack config -c $$f >/dev/null || exit 1; done; fi
 	promtool check config services/ops_layer/prometheus/prometheus.yml
+	cd services/ops_layer/prometheus && promtool test rules alerts_test.yml
 	cargo fetch --locked --target "$$(rustc -vV | sed -n "s/^host: //p")"   # docker/Dockerfile builds with --locked
 	$$(scripts/venv.sh deploy-lint scripts/lint_deploy.requirements.txt)/bin/python scripts/lint_deploy.py
 
