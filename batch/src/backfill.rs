@@ -238,13 +238,7 @@ pub async fn backfill(fetcher: &BlockFetcher, cfg: &BackfillConfig, progress: &P
     // Baseline first: the summary counts every request this run makes, the head check included.
     let stats = fetcher.client().stats().clone();
     let (calls0, http0, retries0) = (stats.calls(), stats.http_requests(), stats.retries());
-    let chain_id = fetcher.chain_id().await?;
-    if let Some(want) = cfg.chain_id.filter(|want| *want != chain_id) {
-        return Err(Error::Config(format!(
-            "{} serves chain {chain_id}, not chain {want} (--chain): point --rpc-url at a node of chain {want}",
-            fetcher.client().endpoint()
-        )));
-    }
+    let chain_id = fetcher.chain_id_of(cfg.chain_id).await?;
     let lake = lake.with_chain_id(chain_id);
     if let Some(e) = &cfg.etherscan {
         let source = EtherscanAbis::new(&e.url, e.key.clone(), &e.cache_dir)

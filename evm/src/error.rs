@@ -37,6 +37,9 @@ pub enum Error {
         message: String,
     },
 
+    #[error("{endpoint} serves chain {got}, not chain {want} (--chain): point --rpc-url at a node of chain {want}")]
+    WrongChain { endpoint: String, got: u64, want: u64 },
+
     #[error(
         "{endpoint}: {what}: the reply passed {limit_mib} MiB (--max-reply-mb); raise it, or ask for \
          fewer blocks per request (the backfill's --batch-blocks)"

@@ -128,6 +128,20 @@ impl BlockFetcher {
         self.quantity("eth_chainId").await
     }
 
+    /// The chain the node serves, refused unless it is `want` (the job's `--chain`): every job
+    /// checks before it writes or publishes anything.
+    pub async fn chain_id_of(&self, want: Option<u64>) -> Result<u64> {
+        let got = self.chain_id().await?;
+        match want {
+            Some(want) if want != got => Err(Error::WrongChain {
+                endpoint: self.client.endpoint().to_string(),
+                got,
+                want,
+            }),
+            _ => Ok(got),
+        }
+    }
+
     /// The number a call without parameters returns.
     async fn quantity(&self, method: &'static str) -> Result<u64> {
         let malformed = |reason: String| Error::MalformedReply {

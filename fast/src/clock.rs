@@ -190,14 +190,8 @@ impl BlockClock {
     /// Runs until `until_block` is published, or forever. Transient failures (Kafka, the node)
     /// restart the session from the topic's tail, with backoff.
     pub async fn run(&self) -> Result<ClockSummary> {
-        if let Some(want) = self.cfg.chain_id {
-            let got = self.fetcher.chain_id().await?;
-            if got != want {
-                return Err(Error::Config(format!(
-                    "{} serves chain {got}, not chain {want} (--chain): point --rpc-url at a node of chain {want}",
-                    self.fetcher.client().endpoint()
-                )));
-            }
+        if self.cfg.chain_id.is_some() {
+            self.fetcher.chain_id_of(self.cfg.chain_id).await?;
         }
         self.kafka.require_topics(&[
             &self.cfg.topics.blocks,

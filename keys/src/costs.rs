@@ -100,6 +100,11 @@ impl CallCosts {
         self.default == 1 && self.methods.values().all(|c| *c == 1)
     }
 
+    /// What a method the table does not list costs.
+    pub fn unlisted(&self) -> u32 {
+        self.default
+    }
+
     pub fn of(&self, method: &str) -> u32 {
         self.methods.get(method).copied().unwrap_or(self.default)
     }

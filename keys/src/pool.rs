@@ -499,7 +499,11 @@ impl KeyPool {
     /// A key with room for `calls` calls of methods no cost table lists, waiting (up to a
     /// minute) for one to free up.
     pub async fn acquire(&self, calls: u32) -> Result<Route> {
-        let units = self.keys.iter().map(|k| calls.saturating_mul(k.costs.of(""))).collect();
+        let units = self
+            .keys
+            .iter()
+            .map(|k| calls.saturating_mul(k.costs.unlisted()))
+            .collect();
         self.acquire_cost(Cost { calls, units }).await
     }
 

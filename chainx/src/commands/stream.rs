@@ -178,15 +178,9 @@ pub async fn tx_crawler(args: TxCrawlerArgs) -> anyhow::Result<()> {
     let job = RpcJob::start(&args.kafka, &args.rpc, &file).await?;
     // As the clock does: a crawler of another chain's node would publish its transactions.
     if let Some(chain) = job.chain {
-        let got = BlockFetcher::new(job.client.clone(), false).chain_id().await?;
-        if got != chain.id {
-            anyhow::bail!(
-                "{} serves chain {got}, not chain {} (--chain): point --rpc-url at a node of chain {}",
-                job.client.endpoint(),
-                chain.id,
-                chain.id
-            );
-        }
+        BlockFetcher::new(job.client.clone(), false)
+            .chain_id_of(Some(chain.id))
+            .await?;
     }
     let mut cfg = CrawlerConfig::new(&job.network);
     cfg.receipts = args.receipts;
